@@ -1,0 +1,53 @@
+# The two commands of the README contract: `make run` and `make test`. Both set up what they
+# need on a fresh machine (Python >= 3.11 with venv is the only prerequisite).
+
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	&& { echo $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
+
+.PHONY: run test lint types pytest e2e bench e2e-real clean
+
+$(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "Python >= 3.11 is required" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+# Stamps re-run pip only when a requirements file changed.
+$(VENV)/.stamp-runtime: requirements.txt | $(BIN)/python
+	$(PIP) install -r requirements.txt
+	@touch $@
+
+$(VENV)/.stamp-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(PIP) install -r requirements-dev.txt
+	@touch $@ $(VENV)/.stamp-runtime
+
+# gunicorn.conf.py reads .env (if present); variables given on the command line win.
+run: $(VENV)/.stamp-runtime
+	exec $(BIN)/gunicorn -c gunicorn.conf.py
+
+test: $(VENV)/.stamp-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest --cov=app --cov-report=term
+
+lint: $(VENV)/.stamp-dev
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+types: $(VENV)/.stamp-dev
+	$(BIN)/mypy
+
+# Fast loop while developing: everything but the end-to-end suite.
+pytest: $(VENV)/.stamp-dev
+	$(BIN)/pytest -m "not e2e"
+
+e2e: $(VENV)/.stamp-dev
+	$(BIN)/pytest -m e2e
+
+bench: $(VENV)/.stamp-dev
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov

@@ -1,0 +1,198 @@
+"""The one way to talk to the OpenAI-compatible backend.
+
+One pooled `requests.Session` per worker process (it is safe across greenlets), retries for
+connection failures only, and the circuit breaker. Every network failure leaves this module as a
+`BackendError` whose message names the backend problem; nothing else formats those.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ProtocolError
+from urllib3.util.retry import Retry
+
+from .breaker import BackendBreaker
+from .config import Settings
+from .errors import BackendError, ProxyError, backend_message
+
+USER_AGENT = "ollama-openai-proxy"
+# Error bodies are read whole to extract the message; a hostile backend cannot make us hold more.
+MAX_ERROR_BODY = 64 * 1024
+
+
+def dumps(payload: Any) -> bytes:
+    """Compact UTF-8 JSON for request bodies (smaller than requests' ASCII-escaped default)."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class Backend:
+    def __init__(self, settings: Settings, breaker: BackendBreaker | None = None) -> None:
+        self.base_url = settings.backend_url
+        parts = urlsplit(self.base_url)
+        # Shown in error messages: host and port only, never credentials embedded in the URL.
+        self.display = parts.hostname or "backend"
+        if parts.port:
+            self.display += f":{parts.port}"
+        self.timeout = (settings.connect_timeout, settings.request_timeout)
+        self.breaker = breaker or BackendBreaker(
+            settings.breaker_fail_max, settings.breaker_reset_timeout
+        )
+        self.session = self._make_session(settings)
+
+    def _make_session(self, settings: Settings) -> requests.Session:
+        session = requests.Session()
+        # trust_env makes requests re-read proxy variables and ~/.netrc on every call; resolve
+        # the environment's proxy for the backend once here instead.
+        session.trust_env = False
+        session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+        session.verify = settings.verify_ssl
+        retry = Retry(
+            total=settings.max_retries,
+            connect=settings.max_retries,  # the request never left: safe for POST too
+            read=0,  # once the backend may have seen the request, a retry could duplicate work
+            status=0,
+            other=0,
+            redirect=0,
+            backoff_factor=0.1,
+            backoff_jitter=0.1,
+            respect_retry_after_header=False,
+            raise_on_status=False,
+        )
+        adapter = HTTPAdapter(
+            pool_connections=4, pool_maxsize=settings.pool_size, max_retries=retry
+        )
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
+        if settings.api_key:
+            session.headers["Authorization"] = f"Bearer {settings.api_key}"
+        return session
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        *,
+        stream: bool = False,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """One HTTP exchange; returns whatever status the backend answered with."""
+        wait = self.breaker.retry_in()
+        if wait > 0:
+            seconds = math.ceil(wait)
+            raise BackendError(
+                f"backend {self.display} is unavailable after repeated failures; "
+                f"the proxy will try it again in {seconds}s",
+                503,
+                retry_after=str(seconds),
+            )
+        try:
+            response = self._request_with_stale_retry(
+                method,
+                self.url(path),
+                data=body,
+                headers=headers,
+                params=params,
+                stream=stream,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except requests.Timeout as exc:
+            self.breaker.record_failure(exc)
+            raise BackendError(
+                f"backend {self.display} did not answer within {self.timeout[1]:g}s", 504
+            ) from None
+        except requests.RequestException as exc:
+            self.breaker.record_failure(exc)
+            raise BackendError(f"backend {self.display} unreachable: {_reason(exc)}", 502) from None
+        if response.status_code >= 500:
+            self.breaker.record_failure(BackendError(f"HTTP {response.status_code}"))
+        else:
+            self.breaker.record_success()
+        return response
+
+    def _request_with_stale_retry(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        # A pooled keep-alive socket the backend closed while idle fails before any response byte
+        # ("Connection aborted"); urllib3 does not retry it for POST. One fresh attempt is safe.
+        try:
+            return self.session.request(method, url, **kwargs)
+        except requests.ConnectionError as exc:
+            if not _is_stale_socket(exc):
+                raise
+        return self.session.request(method, url, **kwargs)
+
+    def post(self, path: str, payload: Any, *, stream: bool = False) -> requests.Response:
+        """POST JSON and return a 2xx response, or raise the backend's error as a ProxyError."""
+        response = self.send(
+            "POST",
+            path,
+            dumps(payload),
+            stream=stream,
+            headers={"Content-Type": "application/json"},
+        )
+        raise_for_status(response)
+        return response
+
+    def get_json(self, path: str) -> Any:
+        response = self.send("GET", path)
+        raise_for_status(response)
+        return parse_json_body(response, path)
+
+
+def parse_json_body(response: requests.Response, what: str) -> Any:
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        raise BackendError(f"backend sent invalid JSON for {what}", 502) from None
+
+
+def raise_for_status(response: requests.Response) -> None:
+    """Turns a backend error answer into the ProxyError an Ollama client should see."""
+    status = response.status_code
+    if status < 400:
+        return
+    body = response.raw.read(MAX_ERROR_BODY, decode_content=True) if response.raw else b""
+    response.close()
+    message = backend_message(body, f"HTTP {status}")
+    retry_after = response.headers.get("Retry-After")
+    if status < 500:
+        # 4xx keep status and message (a bad request, a context overflow, a rate limit...);
+        # 422 is FastAPI's validation status, which Ollama clients know as 400.
+        raise ProxyError(message, 400 if status == 422 else status, retry_after)
+    if status in (503, 504):
+        raise BackendError(f"backend unavailable (HTTP {status}): {message}", status, retry_after)
+    raise BackendError(f"backend error (HTTP {status}): {message}", 502)
+
+
+def _is_stale_socket(exc: requests.ConnectionError) -> bool:
+    return bool(exc.args) and isinstance(exc.args[0], ProtocolError)
+
+
+def _reason(exc: requests.RequestException) -> str:
+    """A short cause ("connection refused") without the URL dump requests puts in messages."""
+    text = str(exc)
+    for marker, reason in (
+        ("Connection refused", "connection refused"),
+        ("Name or service not known", "host name not found"),
+        ("nodename nor servname", "host name not found"),
+        ("Temporary failure in name resolution", "host name not found"),
+        ("CERTIFICATE_VERIFY_FAILED", "TLS certificate verification failed"),
+        ("Connection aborted", "connection closed by the backend"),
+        ("Connection reset", "connection reset by the backend"),
+        ("No route to host", "no route to host"),
+    ):
+        if marker in text:
+            return reason
+    return type(exc).__name__

@@ -1,0 +1,64 @@
+"""A circuit breaker that never serialises backend calls.
+
+pybreaker's `call()` holds an RLock for the whole wrapped call, so wrapping the HTTP request would
+queue every backend call of a worker behind the slowest one (stack.md §5). pybreaker is used here
+only as the state machine: the I/O happens outside, and its outcome is fed in afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import NoReturn
+
+import pybreaker
+
+
+def _succeed() -> None:
+    return None
+
+
+def _fail(exc: BaseException) -> NoReturn:
+    raise exc
+
+
+class BackendBreaker:
+    def __init__(
+        self,
+        fail_max: int,
+        reset_timeout: float,
+        listeners: Iterable[pybreaker.CircuitBreakerListener] = (),
+    ) -> None:
+        self._storage = pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
+        self._breaker = pybreaker.CircuitBreaker(
+            fail_max=fail_max,
+            reset_timeout=reset_timeout,
+            state_storage=self._storage,
+            name="backend",
+            listeners=list(listeners),
+        )
+
+    @property
+    def state(self) -> str:
+        return str(self._breaker.current_state)
+
+    def retry_in(self) -> float:
+        """Seconds until an open breaker lets a trial call through; 0 when calls may go now."""
+        if self._breaker.current_state != pybreaker.STATE_OPEN:
+            return 0.0
+        opened = self._storage.opened_at
+        if opened is None:
+            return 0.0
+        reopen = opened + timedelta(seconds=self._breaker.reset_timeout)
+        return max(0.0, (reopen - datetime.now(UTC)).total_seconds())
+
+    def record_success(self) -> None:
+        # CircuitBreakerError: another greenlet opened it meanwhile; this success changes nothing.
+        with contextlib.suppress(pybreaker.CircuitBreakerError):
+            self._breaker.call(_succeed)
+
+    def record_failure(self, exc: BaseException) -> None:
+        # The re-raised exception is the input being counted, not a problem here.
+        with contextlib.suppress(BaseException):
+            self._breaker.call(_fail, exc)

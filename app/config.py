@@ -1,0 +1,211 @@
+"""Settings read once from the environment, typed and validated at start.
+
+Entry points (wsgi.py, gunicorn.conf.py) load `.env` first; this module only reads a mapping, so
+tests build Settings from a plain dict and nothing leaks in from the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+T = TypeVar("T")
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+FLAVOURS = ("generic", "vllm", "llamacpp", "openai", "openrouter")
+THINKING_CONTROLS = ("auto", "chat_template_kwargs", "reasoning_effort", "none")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class ModelMapping:
+    """Ollama-name -> backend-id aliases from MODEL_MAPPING_FILE, applied both ways."""
+
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    default_model: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    backend_url: str = "http://localhost:8000/v1"
+    api_key: str | None = None
+    host: str = "0.0.0.0"  # noqa: S104  a server in a container listens on every interface
+    port: int = 11434
+    request_timeout: float = 300.0
+    connect_timeout: float = 5.0
+    max_retries: int = 2
+    log_level: str = "INFO"
+    verify_ssl: bool = True
+    mapping: ModelMapping = field(default_factory=ModelMapping)
+    ollama_version: str = "0.12.11"
+    default_context_length: int = 4096
+    models_cache_ttl: float = 10.0
+    backend_flavour: str = "generic"
+    thinking_control: str = "auto"
+    max_body_bytes: int = 64 * 1024 * 1024
+    pool_size: int = 1000
+    completions_max_tokens: int = 4096
+    breaker_fail_max: int = 5
+    breaker_reset_timeout: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        reader = _Reader(env)
+        return cls(
+            backend_url=reader.get("OPENAI_API_BASE_URL", cls.backend_url, _backend_url),
+            api_key=env.get("OPENAI_API_KEY") or None,
+            host=reader.get("PROXY_HOST", cls.host, _non_empty),
+            port=reader.get("PROXY_PORT", cls.port, _int_between(1, 65535)),
+            request_timeout=reader.get("REQUEST_TIMEOUT", cls.request_timeout, _positive_float),
+            connect_timeout=reader.get("CONNECT_TIMEOUT", cls.connect_timeout, _positive_float),
+            max_retries=reader.get("MAX_RETRIES", cls.max_retries, _int_between(0, 10)),
+            log_level=reader.get("LOG_LEVEL", cls.log_level, _log_level),
+            verify_ssl=not reader.get("DISABLE_SSL_VERIFICATION", False, _boolean),
+            mapping=reader.get("MODEL_MAPPING_FILE", ModelMapping(), load_mapping_file),
+            ollama_version=reader.get("OLLAMA_VERSION", cls.ollama_version, _version),
+            default_context_length=reader.get(
+                "DEFAULT_CONTEXT_LENGTH", cls.default_context_length, _int_between(1, 1 << 24)
+            ),
+            models_cache_ttl=reader.get(
+                "MODELS_CACHE_TTL", cls.models_cache_ttl, _non_negative_float
+            ),
+            backend_flavour=reader.get("BACKEND_FLAVOUR", cls.backend_flavour, _one_of(FLAVOURS)),
+            thinking_control=reader.get(
+                "THINKING_CONTROL", cls.thinking_control, _one_of(THINKING_CONTROLS)
+            ),
+            max_body_bytes=reader.get(
+                "MAX_BODY_BYTES", cls.max_body_bytes, _int_between(1024, 1 << 32)
+            ),
+            pool_size=reader.get("WORKER_CONNECTIONS", cls.pool_size, _int_between(1, 100_000)),
+            completions_max_tokens=reader.get(
+                "COMPLETIONS_MAX_TOKENS", cls.completions_max_tokens, _int_between(1, 1 << 24)
+            ),
+            breaker_fail_max=reader.get(
+                "BREAKER_FAIL_MAX", cls.breaker_fail_max, _int_between(1, 1000)
+            ),
+            breaker_reset_timeout=reader.get(
+                "BREAKER_RESET_TIMEOUT", cls.breaker_reset_timeout, _positive_float
+            ),
+        )
+
+
+class _Reader:
+    """Parses one variable at a time so every error names the variable it came from."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def get(self, name: str, default: T, parse: Callable[[str], T]) -> T:
+        raw = self._env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            return parse(raw)
+        except (ValueError, OSError) as exc:
+            raise ConfigError(f"{name}={raw!r} is invalid: {exc}") from None
+
+
+def _non_empty(raw: str) -> str:
+    return raw
+
+
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("must be a positive number of seconds")
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError("must be zero or a positive number of seconds")
+    return value
+
+
+def _boolean(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.lower()
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def _version(raw: str) -> str:
+    parts = raw.split(".")
+    if len(parts) != 3 or not all(part.isdigit() for part in parts):
+        raise ValueError("must be a numeric version such as 0.12.11 (clients parse it)")
+    if tuple(int(part) for part in parts) < (0, 6, 4):
+        raise ValueError("must be at least 0.6.4: older versions make VS Code Copilot refuse")
+    return raw
+
+
+def _backend_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http:// or https:// URL such as http://localhost:8000/v1")
+    if parts.query or parts.fragment:
+        raise ValueError("must not carry a query string or fragment")
+    url = raw.rstrip("/")
+    # A bare host ("http://vllm:8000") means the usual /v1 prefix; any other path is kept as
+    # given, because some providers serve the OpenAI API under another prefix.
+    if parts.path in ("", "/"):
+        url += "/v1"
+    return url
+
+
+def load_mapping_file(path: str) -> ModelMapping:
+    """Reads {"model_mappings": {"ollama-name": "backend-id"}, "default_model": "..."}."""
+    with open(path, encoding="utf-8") as handle:
+        try:
+            document = json.load(handle)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise ValueError("must hold a JSON object")
+    aliases = document.get("model_mappings", {})
+    if not isinstance(aliases, dict) or not all(
+        isinstance(key, str) and key and isinstance(value, str) and value
+        for key, value in aliases.items()
+    ):
+        raise ValueError('"model_mappings" must map non-empty names to non-empty backend ids')
+    default_model = document.get("default_model")
+    if default_model is not None and (not isinstance(default_model, str) or not default_model):
+        raise ValueError('"default_model" must be a non-empty string')
+    return ModelMapping(aliases=dict(aliases), default_model=default_model)

@@ -1,0 +1,173 @@
+"""Ollama chat messages and tools -> OpenAI messages and tools, validated in the same pass.
+
+The differences that break real clients (protocol.md §7 G1, G12, G13, G14):
+- tool-call arguments are JSON objects in Ollama and JSON strings in OpenAI;
+- Ollama clients (the Python SDK above all) drop tool-call ids, but an OpenAI backend needs every
+  `role: tool` message to name the call it answers: ids are assigned deterministically here and
+  tool results matched to them by `tool_name` and order;
+- images are raw base64 beside the text in Ollama, `image_url` content parts in OpenAI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from ..errors import BadRequest
+from .images import InvalidImage, to_data_uri
+
+_ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# Flavours whose chat templates read a tool result's function name from `name`.
+_TOOL_NAME_FLAVOURS = frozenset({"vllm", "llamacpp"})
+
+
+def tool_call_id(message_index: int, call_index: int, name: str) -> str:
+    """Same history, same ids: the backend's prefix cache stays warm across turns. Exactly nine
+    alphanumerics, the only form Mistral's tokenizer accepts (and everyone else does too)."""
+    digest = hashlib.blake2b(f"{message_index}:{call_index}:{name}".encode(), digest_size=8)
+    number = int.from_bytes(digest.digest(), "big")
+    chars = []
+    for _ in range(9):
+        number, rest = divmod(number, 62)
+        chars.append(_ID_ALPHABET[rest])
+    return "".join(chars)
+
+
+def _bad(index: int, problem: str) -> BadRequest:
+    return BadRequest(f"invalid message at messages[{index}]: {problem}")
+
+
+def to_openai_messages(messages: list[Any], flavour: str) -> list[dict[str, Any]]:
+    converted: list[dict[str, Any]] = []
+    # Calls of the latest assistant message that no tool result has answered yet: (id, name).
+    open_calls: list[tuple[str, str]] = []
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise _bad(index, "must be an object")
+        role = message.get("role")
+        if not isinstance(role, str) or not role:
+            raise _bad(index, "role is required and must be a string")
+        role = role.lower()
+        content = message.get("content")
+        if content is not None and not isinstance(content, str):
+            raise _bad(index, "content must be a string")
+        out: dict[str, Any] = {"role": role, "content": content or ""}
+        images = message.get("images")
+        if images:
+            out["content"] = _with_images(index, content or "", images)
+        if role == "assistant":
+            calls = _tool_calls(index, message.get("tool_calls"))
+            if calls:
+                out["tool_calls"] = calls
+                if not content and not images:
+                    out["content"] = None  # OpenAI's form for a message that only calls tools
+            open_calls = [(call["id"], call["function"]["name"]) for call in calls]
+        elif role == "tool":
+            out["tool_call_id"] = _answered_call(index, message, open_calls)
+            name = message.get("tool_name")
+            if isinstance(name, str) and name and flavour in _TOOL_NAME_FLAVOURS:
+                out["name"] = name
+        converted.append(out)
+    return converted
+
+
+def _with_images(index: int, text: str, images: Any) -> list[dict[str, Any]]:
+    if not isinstance(images, list):
+        raise _bad(index, "images must be a list of base64 strings")
+    parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    for position, image in enumerate(images):
+        try:
+            parts.append({"type": "image_url", "image_url": {"url": to_data_uri(image)}})
+        except InvalidImage as exc:
+            raise _bad(index, f"images[{position}] {exc}") from None
+    return parts
+
+
+def _tool_calls(index: int, calls: Any) -> list[dict[str, Any]]:
+    if not calls:
+        return []
+    if not isinstance(calls, list):
+        raise _bad(index, "tool_calls must be a list")
+    converted = []
+    for position, call in enumerate(calls):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict):
+            raise _bad(index, f"tool_calls[{position}].function must be an object")
+        name = function.get("name")
+        if not isinstance(name, str) or not name:
+            raise _bad(index, f"tool_calls[{position}].function.name is required")
+        arguments = function.get("arguments")
+        if arguments is None:
+            arguments = "{}"
+        elif isinstance(arguments, dict):
+            arguments = json.dumps(arguments, separators=(",", ":"), ensure_ascii=False)
+        elif not isinstance(arguments, str):  # a string: a lenient client already encoded it
+            raise _bad(index, f"tool_calls[{position}].function.arguments must be an object")
+        call_id = call.get("id")
+        if not isinstance(call_id, str) or not call_id:
+            call_id = tool_call_id(index, position, name)
+        converted.append(
+            {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+        )
+    return converted
+
+
+def _answered_call(index: int, message: dict[str, Any], open_calls: list[tuple[str, str]]) -> str:
+    """The id of the call a tool result answers; consumes it from `open_calls`."""
+    given = message.get("tool_call_id")
+    if isinstance(given, str) and given:
+        for position, (call_id, _) in enumerate(open_calls):
+            if call_id == given:
+                del open_calls[position]
+                break
+        return given
+    name = message.get("tool_name")
+    for position, (call_id, call_name) in enumerate(open_calls):
+        if call_name == name:
+            del open_calls[position]
+            return call_id
+    if open_calls:
+        return open_calls.pop(0)[0]
+    # A result with no call before it: the backend will say what it thinks of that.
+    return tool_call_id(index, 0, name if isinstance(name, str) else "tool")
+
+
+def sanitize_tools(tools: list[Any]) -> list[dict[str, Any]]:
+    """OpenAI tool definitions from Ollama's (the same shape, minus Go and SDK quirks)."""
+    sanitized = []
+    for position, tool in enumerate(tools):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(function, dict):
+            raise BadRequest(f"invalid tool at tools[{position}]: function must be an object")
+        name = function.get("name")
+        if not isinstance(name, str) or not name:
+            raise BadRequest(f"invalid tool at tools[{position}]: function.name is required")
+        out: dict[str, Any] = {"name": name}
+        if isinstance(function.get("description"), str):
+            out["description"] = function["description"]
+        out["parameters"] = _parameters(function.get("parameters"))
+        if isinstance(function.get("strict"), bool):
+            out["strict"] = function["strict"]
+        sanitized.append({"type": "function", "function": out})
+    return sanitized
+
+
+def _parameters(parameters: Any) -> dict[str, Any]:
+    # Go marshals absent `properties` as null; strict backends want an object schema.
+    if not isinstance(parameters, dict):
+        return {"type": "object", "properties": {}}
+    schema: dict[str, Any] = {"type": "object", **parameters}
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        schema["properties"] = {}
+    else:
+        schema["properties"] = {key: _property(value) for key, value in properties.items()}
+    return schema
+
+
+def _property(schema: Any) -> Any:
+    # The Python SDK turns `int | str` annotations into the non-schema "integer, string".
+    if isinstance(schema, dict) and isinstance(schema.get("type"), str) and "," in schema["type"]:
+        return {**schema, "type": [part.strip() for part in schema["type"].split(",")]}
+    return schema

@@ -1,0 +1,196 @@
+"""Ollama's model metadata (tags, show, ps) synthesised from a backend's `/v1/models` entry.
+
+An OpenAI backend says little about its models, but Ollama clients act on this metadata:
+Copilot hides agent mode without the `tools` capability, llama-index and Copilot size prompts
+from `model_info["<arch>.context_length"]`, llm-ollama skips models without capabilities.
+What the backend reports wins (vLLM `max_model_len`, OpenRouter `context_length`,
+`supported_parameters` and modalities, llama.cpp `meta`); names fill the gaps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from ..catalogue import Model
+
+_STARTED = datetime.now(UTC).replace(microsecond=0)
+# Ollama shows a model kept alive forever (keep_alive < 0) as expiring in ~292 years.
+FOREVER = "2318-01-01T00:00:00Z"
+
+_FAMILIES = (
+    ("qwen", "qwen2"), ("llama", "llama"), ("mistral", "llama"), ("mixtral", "llama"),
+    ("gemma", "gemma3"), ("phi", "phi3"), ("deepseek", "deepseek2"), ("gpt-oss", "gptoss"),
+    ("smollm", "llama"), ("granite", "granite"), ("command", "command-r"), ("glm", "glm4"),
+    ("gpt", "gpt"), ("claude", "claude"), ("gemini", "gemini"), ("bert", "bert"),
+)  # fmt: skip
+_EMBEDDING = re.compile(r"embed|bge-|\be5-|gte-|minilm|arctic-embed|mxbai", re.IGNORECASE)
+_THINKING = re.compile(
+    r"qwen3|qwq|deepseek-r1|deepseek-reasoner|gpt-oss|\bo[134]\b|\bo[134]-|gpt-5|magistral|think"
+    r"|reason",
+    re.IGNORECASE,
+)
+_VISION = re.compile(
+    r"[-_.]vl\b|-vl-|vision|llava|pixtral|gpt-4o|gpt-4\.1|gpt-5|gemma-?3|llama-?4|minicpm-v"
+    r"|internvl|moondream|claude|gemini",
+    re.IGNORECASE,
+)
+_PARAMETER_SIZE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)[bBmM](?![a-zA-Z0-9])")
+
+
+def _section(model: Model, key: str) -> dict[str, Any]:
+    """A nested object of the backend's model entry, or {} when absent or malformed."""
+    value = model.info.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def family(model: Model) -> str:
+    lowered = model.backend_id.lower()
+    for hint, name in _FAMILIES:
+        if hint in lowered:
+            return name
+    return "unknown"
+
+
+def context_length(model: Model, default: int) -> int:
+    info = model.info
+    provider = _section(model, "top_provider")
+    meta = _section(model, "meta")
+    for value in (
+        info.get("max_model_len"),  # vLLM
+        info.get("context_length"),  # OpenRouter, LiteLLM
+        provider.get("context_length"),
+        meta.get("n_ctx"),
+        meta.get("n_ctx_train"),  # llama.cpp: the training window, an upper bound
+    ):
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return default
+
+
+def capabilities(model: Model) -> list[str]:
+    info = model.info
+    name = model.backend_id
+    architecture = _section(model, "architecture")
+    modalities = architecture.get("input_modalities") or []
+    supported = info.get("supported_parameters")
+    if _EMBEDDING.search(name) or "embedding" in (architecture.get("output_modalities") or []):
+        return ["embedding"]
+    caps = ["completion"]
+    if not isinstance(supported, list) or "tools" in supported:
+        caps.append("tools")
+    if "image" in modalities or (not modalities and _VISION.search(name)):
+        caps.append("vision")
+    if (isinstance(supported, list) and "reasoning" in supported) or _THINKING.search(name):
+        caps.append("thinking")
+    return caps
+
+
+def parameter_size(model: Model) -> str:
+    meta = _section(model, "meta")
+    count = meta.get("n_params")
+    if isinstance(count, int) and count > 0:
+        return f"{count / 1e9:.1f}B" if count >= 1e9 else f"{round(count / 1e6)}M"
+    match = _PARAMETER_SIZE.search(model.backend_id)
+    return match.group(0).upper() if match else ""
+
+
+def modified_at(model: Model) -> str:
+    created = model.info.get("created")
+    if isinstance(created, int) and not isinstance(created, bool) and created > 0:
+        return datetime.fromtimestamp(created, UTC).isoformat()
+    return _STARTED.isoformat()
+
+
+def details(model: Model, default_context: int) -> dict[str, Any]:
+    fam = family(model)
+    result: dict[str, Any] = {
+        "parent_model": "",
+        "format": "gguf",
+        "family": fam,
+        "families": [fam],
+        "parameter_size": parameter_size(model),
+        "quantization_level": "",
+        "context_length": context_length(model, default_context),
+    }
+    meta = _section(model, "meta")
+    if isinstance(meta.get("n_embd"), int):
+        result["embedding_length"] = meta["n_embd"]
+    return result
+
+
+def _size(model: Model) -> int:
+    meta = _section(model, "meta")
+    size = meta.get("size")
+    return size if isinstance(size, int) and size > 0 else 0
+
+
+def _digest(model: Model) -> str:
+    return hashlib.sha256(model.backend_id.encode()).hexdigest()
+
+
+def tag_entry(model: Model, default_context: int) -> dict[str, Any]:
+    return {
+        "name": model.name,
+        "model": model.name,
+        "modified_at": modified_at(model),
+        "size": _size(model),
+        "digest": _digest(model),
+        "details": details(model, default_context),
+        "capabilities": capabilities(model),
+    }
+
+
+def ps_entry(model: Model, default_context: int) -> dict[str, Any]:
+    size = _size(model)
+    return {
+        "name": model.name,
+        "model": model.name,
+        "size": size,
+        "digest": _digest(model),
+        "details": details(model, default_context),
+        # The backend keeps every model it serves loaded; keep_alive cannot change that.
+        "expires_at": FOREVER,
+        "size_vram": size,
+        "context_length": context_length(model, default_context),
+    }
+
+
+def show(model: Model, default_context: int) -> dict[str, Any]:
+    caps = capabilities(model)
+    fam = family(model)
+    info: dict[str, Any] = {
+        "general.architecture": fam,
+        "general.basename": model.backend_id,
+        f"{fam}.context_length": context_length(model, default_context),
+    }
+    entry = details(model, default_context)
+    if "embedding_length" in entry:
+        info[f"{fam}.embedding_length"] = entry["embedding_length"]
+    return {
+        "license": "",
+        "modelfile": (
+            '# Modelfile generated by "ollama show"\n'
+            f"# Served by an OpenAI-compatible backend as {model.backend_id}\n"
+            f"FROM {model.name}\n"
+        ),
+        "parameters": "",
+        "template": _template(caps),
+        "details": {
+            k: v for k, v in entry.items() if k not in ("context_length", "embedding_length")
+        },
+        "model_info": info,
+        "capabilities": caps,
+        "modified_at": modified_at(model),
+    }
+
+
+def _template(caps: list[str]) -> str:
+    # Some clients detect tool support by scanning the template for .Tools: keep it consistent
+    # with the capabilities (protocol.md G43). The backend applies the model's real template.
+    system = "{{ if .System }}{{ .System }}{{ end }}"
+    if "tools" in caps:
+        return system + "{{ if .Tools }}{{ .Tools }}{{ end }}{{ .Prompt }}"
+    return system + "{{ .Prompt }}"

@@ -1,0 +1,161 @@
+"""Validated Ollama requests -> OpenAI request bodies. Pure functions: no Flask, no I/O.
+
+`/api/chat` and plain `/api/generate` go to `/v1/chat/completions`: Ollama renders a generate
+prompt through the model's chat template exactly like a one-turn chat, and only the backend
+knows that template. `raw` prompts and `suffix` (fill-in-the-middle) need the untemplated
+`/v1/completions` instead (protocol.md §6.2).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import BadRequest
+from .images import InvalidImage, to_data_uri
+from .messages import sanitize_tools, to_openai_messages
+from .options import sampling_params
+
+CHAT_PATH = "/chat/completions"
+COMPLETIONS_PATH = "/completions"
+
+# How `think` is expressed when THINKING_CONTROL is "auto": the flavour's own way.
+_AUTO_THINK_STYLE = {
+    "generic": "none",
+    "vllm": "chat_template_kwargs",
+    "llamacpp": "chat_template_kwargs",
+    "openrouter": "openrouter",
+    "openai": "reasoning_effort",
+}
+_SCHEMA_NAME = re.compile(r"[^A-Za-z0-9_-]")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a request goes and how the backend speaks: resolved once per request."""
+
+    backend_model: str
+    flavour: str = "generic"
+    think_style: str = "auto"
+
+
+def chat_body(request: dict[str, Any], target: Target, *, stream: bool) -> dict[str, Any]:
+    messages = to_openai_messages(request["messages"], target.flavour)
+    body = _generation_body(request, target, messages, stream=stream)
+    tools = sanitize_tools(request["tools"]) if request["tools"] else []
+    if tools:  # OpenAI and vLLM reject an empty list, and the Python SDK always sends one
+        body["tools"] = tools
+    last = messages[-1] if messages else None
+    if (
+        target.flavour == "vllm"
+        and last
+        and last["role"] == "assistant"
+        and "tool_calls" not in last
+    ):
+        # Ollama continues a trailing assistant message (prefill); vLLM needs to be told.
+        body["continue_final_message"] = True
+        body["add_generation_prompt"] = False
+    return body
+
+
+def generate_chat_body(request: dict[str, Any], target: Target, *, stream: bool) -> dict[str, Any]:
+    """A templated generate as the one-turn chat Ollama itself would render."""
+    messages: list[dict[str, Any]] = []
+    if request["system"]:
+        messages.append({"role": "system", "content": request["system"]})
+    content: Any = request["prompt"]
+    if request["images"]:
+        content = [{"type": "text", "text": content}] if content else []
+        for position, image in enumerate(request["images"]):
+            try:
+                url = to_data_uri(image)
+            except InvalidImage as exc:
+                raise BadRequest(f"invalid image at images[{position}]: {exc}") from None
+            content.append({"type": "image_url", "image_url": {"url": url}})
+    messages.append({"role": "user", "content": content})
+    return _generation_body(request, target, messages, stream=stream)
+
+
+def completions_body(
+    request: dict[str, Any], target: Target, *, stream: bool, default_max_tokens: int
+) -> dict[str, Any]:
+    """Raw and fill-in-the-middle generates, for `/v1/completions`."""
+    if request["images"]:
+        raise BadRequest("images are not supported with raw or suffix prompts on this backend")
+    body: dict[str, Any] = {"model": target.backend_model, "prompt": request["prompt"]}
+    if request["suffix"]:
+        body["suffix"] = request["suffix"]
+    body.update(sampling_params(request["options"], target.flavour, completions=True))
+    # Legacy completions stop after 16 tokens unless told otherwise (OpenAI and vLLM).
+    body.setdefault("max_tokens", default_max_tokens)
+    if request["logprobs"]:
+        body["logprobs"] = request["top_logprobs"]
+    if request["format"] is not None:
+        body["response_format"] = response_format(request["format"])
+    _stream_fields(body, stream)
+    return body
+
+
+def _generation_body(
+    request: dict[str, Any], target: Target, messages: list[dict[str, Any]], *, stream: bool
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": target.backend_model, "messages": messages}
+    body.update(sampling_params(request["options"], target.flavour))
+    if request["format"] is not None:
+        body["response_format"] = response_format(request["format"])
+    if request["think"] is not None:
+        body.update(thinking_params(request["think"], target))
+    if request["logprobs"]:
+        body["logprobs"] = True
+        if request["top_logprobs"]:
+            body["top_logprobs"] = request["top_logprobs"]
+    _stream_fields(body, stream)
+    return body
+
+
+def _stream_fields(body: dict[str, Any], stream: bool) -> None:
+    if stream:
+        # Token counts for the final Ollama chunk; only valid with stream: true (vLLM 400s).
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+
+
+def response_format(fmt: Any) -> dict[str, Any]:
+    if fmt == "json":
+        return {"type": "json_object"}
+    # OpenAI and vLLM require a name; a schema's title is the natural one when it has one.
+    title = fmt.get("title")
+    name = _SCHEMA_NAME.sub("_", title)[:64] if isinstance(title, str) and title else "schema"
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": fmt}}
+
+
+def thinking_params(think: bool | str, target: Target) -> dict[str, Any]:
+    """`think` in the dialect of the backend (protocol.md §4.4)."""
+    style = target.think_style
+    if style == "auto":
+        style = _AUTO_THINK_STYLE[target.flavour]
+    level = think if isinstance(think, str) else None
+    if style == "chat_template_kwargs":
+        enabled = think is not False
+        # Qwen3/GLM templates read enable_thinking, DeepSeek/Granite read thinking; templates
+        # ignore the keys they do not declare, so both are safe.
+        params: dict[str, Any] = {
+            "chat_template_kwargs": {"enable_thinking": enabled, "thinking": enabled}
+        }
+        if level:
+            params["reasoning_effort"] = level
+        return params
+    if style == "reasoning_effort":
+        if think is False:
+            return {"reasoning_effort": "none"}
+        return {"reasoning_effort": "high" if level == "max" else level} if level else {}
+    if style == "openrouter":
+        if think is False:
+            return {"reasoning": {"enabled": False}}
+        return (
+            {"reasoning": {"effort": "xhigh" if level == "max" else level}}
+            if level
+            else {"reasoning": {"enabled": True}}
+        )
+    return {}

@@ -1,0 +1,72 @@
+"""`/api/embed` (normalised, batched) and the legacy `/api/embeddings` (one raw vector)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Response
+
+from ..backend import parse_json_body
+from ..body import json_body
+from ..errors import BadRequest, ProxyError
+from ..services import services
+from . import bp
+from .embeddings import (
+    EMBEDDINGS_PATH,
+    embed_inputs,
+    embeddings_body,
+    is_overflow,
+    normalised,
+    prompt_tokens,
+    vectors,
+)
+from .relay import json_response
+from .schemas import embed_schema, embeddings_schema, load
+
+
+def _embed(
+    backend_model: str, inputs: list[str], *, truncate: bool
+) -> tuple[Any, list[list[float]]]:
+    service = services()
+    body = embeddings_body(
+        backend_model, inputs, flavour=service.settings.backend_flavour, truncate=truncate
+    )
+    try:
+        response = service.backend.post(EMBEDDINGS_PATH, body)
+    except ProxyError as exc:
+        if exc.status == 400 and not truncate and is_overflow(exc.message):
+            raise BadRequest("the input length exceeds the context length") from None
+        raise
+    answer = parse_json_body(response, EMBEDDINGS_PATH)
+    return answer, vectors(answer, len(inputs))
+
+
+@bp.post("/api/embed")
+def embed() -> Response:
+    started = time.perf_counter_ns()
+    request = load(embed_schema, json_body())
+    inputs = embed_inputs(request["input"])
+    model = services().catalogue.resolve(request["model"])
+    if not inputs:  # Ollama answers an empty input locally; OpenAI backends would 400
+        return json_response({"model": request["model"], "embeddings": []})
+    answer, raw = _embed(model.backend_id, inputs, truncate=request["truncate"])
+    result: dict[str, Any] = {
+        "model": request["model"],
+        "embeddings": [normalised(vector, request["dimensions"]) for vector in raw],
+        "total_duration": time.perf_counter_ns() - started,
+    }
+    tokens = prompt_tokens(answer)
+    if tokens:
+        result["prompt_eval_count"] = tokens
+    return json_response(result)
+
+
+@bp.post("/api/embeddings")
+def embeddings() -> Response:
+    request = load(embeddings_schema, json_body())
+    model = services().catalogue.resolve(request["model"])
+    if not request["prompt"]:
+        return json_response({"embedding": []})
+    _, raw = _embed(model.backend_id, [request["prompt"]], truncate=True)
+    return json_response({"embedding": raw[0]})

@@ -1,0 +1,71 @@
+"""`/api/chat` and `/api/generate`: validate, resolve the model, translate, relay."""
+
+from __future__ import annotations
+
+from flask import Response
+
+from ..body import json_body
+from ..catalogue import Model
+from ..errors import BadRequest
+from ..services import Services, services
+from . import bp
+from .relay import json_response, load_reply, stream_answer, whole_answer
+from .requests_out import (
+    CHAT_PATH,
+    COMPLETIONS_PATH,
+    Target,
+    chat_body,
+    completions_body,
+    generate_chat_body,
+)
+from .responses_in import Translator
+from .schemas import chat_schema, generate_schema, load
+
+
+def _target(service: Services, model: Model) -> Target:
+    settings = service.settings
+    return Target(model.backend_id, settings.backend_flavour, settings.thinking_control)
+
+
+@bp.post("/api/chat")
+def chat() -> Response:
+    request = load(chat_schema, json_body())
+    service = services()
+    model = service.catalogue.resolve(request["model"])
+    if not request["messages"]:
+        return load_reply(request["model"], request["keep_alive"], chat=True)
+    target = _target(service, model)
+    translator = Translator(request["model"], chat=True, drop_thinking=request["think"] is False)
+    if request["stream"]:
+        body = chat_body(request, target, stream=True)
+        return stream_answer(service.backend, CHAT_PATH, body, translator)
+    body = chat_body(request, target, stream=False)
+    return json_response(whole_answer(service.backend, CHAT_PATH, body, translator))
+
+
+@bp.post("/api/generate")
+def generate() -> Response:
+    request = load(generate_schema, json_body())
+    if request["raw"] and (request["template"] or request["system"] or request["context"]):
+        raise BadRequest("raw mode does not support template, system, or context")
+    service = services()
+    model = service.catalogue.resolve(request["model"])
+    if not request["prompt"]:
+        return load_reply(request["model"], request["keep_alive"], chat=False)
+    target = _target(service, model)
+    translator = Translator(request["model"], chat=False, drop_thinking=request["think"] is False)
+    stream = request["stream"]
+    if request["raw"] or request["suffix"]:
+        path = COMPLETIONS_PATH
+        body = completions_body(
+            request,
+            target,
+            stream=stream,
+            default_max_tokens=service.settings.completions_max_tokens,
+        )
+    else:
+        path = CHAT_PATH
+        body = generate_chat_body(request, target, stream=stream)
+    if stream:
+        return stream_answer(service.backend, path, body, translator)
+    return json_response(whole_answer(service.backend, path, body, translator))

@@ -1,0 +1,233 @@
+"""Request validation at the boundary: marshmallow schemas for the Ollama request bodies.
+
+Top-level fields are validated here. Messages are checked field by field in the single pass
+that converts them (messages.py): a Nested schema costs ~8 µs per message, which on a long
+conversation would cost more than everything else the proxy does.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
+
+from .options import parse_options
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_UNIT_SECONDS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+THINK_LEVELS = ("low", "medium", "high", "max")
+
+
+class StrictBoolean(fields.Field[bool]):
+    """true or false only: Go's decoder, and so Ollama, rejects "yes", 1 and "true"."""
+
+    default_error_messages = {"invalid": "must be true or false"}  # noqa: RUF012
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class StrictInteger(fields.Integer):
+    default_error_messages = {"invalid": "must be a whole number"}  # noqa: RUF012
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class KeepAlive(fields.Field[float]):
+    """Seconds (a number; negative means forever) or a Go duration string ("5m", "1h30m")."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
+        return parse_keep_alive(value)
+
+
+class Think(fields.Field[Any]):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            lowered = value.lower()
+            if lowered in THINK_LEVELS:
+                return lowered
+            if lowered in ("true", "false"):
+                return lowered == "true"
+        raise ValidationError(
+            f"invalid think value: {value!r} (expected true, false, or one of "
+            f"{', '.join(THINK_LEVELS)})"
+        )
+
+
+class Format(fields.Field[Any]):
+    """`"json"`, a JSON-schema object, or ``""``/null for free text."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if value == "" or value is None:
+            return None
+        if value == "json" or isinstance(value, dict):
+            return value
+        raise ValidationError(
+            f'invalid format: {value!r}; expected "json" or a valid JSON Schema object'
+        )
+
+
+class Options(fields.Field[dict[str, Any]]):
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> dict[str, Any]:
+        return parse_options(value)
+
+
+def parse_keep_alive(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValidationError('must be a number of seconds or a duration such as "5m"')
+    if isinstance(value, int | float):
+        return float(value)
+    if not isinstance(value, str):
+        raise ValidationError('must be a number of seconds or a duration such as "5m"')
+    text = value.strip()
+    sign = -1.0 if text.startswith("-") else 1.0
+    body = text.lstrip("+-")
+    if body == "0":
+        return 0.0
+    total, position = 0.0, 0
+    for match in _DURATION_PART.finditer(body):
+        if match.start() != position:
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        position = match.end()
+    if not body or position != len(body):
+        raise ValidationError(
+            f'invalid duration {value!r}: use a number of seconds or a duration such as "5m"'
+        )
+    return sign * total
+
+
+class _Base(Schema):
+    class Meta:
+        unknown = EXCLUDE  # Ollama ignores fields it does not know; so do we
+
+    @pre_load
+    def _legacy_name(self, data: Any, **kwargs: Any) -> Any:
+        # Older clients (and ollama-js for pull/delete) send `name`; `model` wins when both are.
+        if isinstance(data, dict) and not data.get("model") and data.get("name"):
+            data = {**data, "model": data["name"]}
+        return data
+
+
+_required: dict[str, Any] = {"required": "model is required", "null": "model is required"}
+
+
+class _Generation(_Base):
+    model = fields.String(required=True, validate=validate.Length(min=1), error_messages=_required)
+    format = Format(load_default=None, allow_none=True)
+    options = Options(load_default=dict, allow_none=True)
+    stream = StrictBoolean(load_default=True, allow_none=True)
+    keep_alive = KeepAlive(load_default=None, allow_none=True)
+    think = Think(load_default=None, allow_none=True)
+    logprobs = StrictBoolean(load_default=False, allow_none=True)
+    top_logprobs = StrictInteger(
+        load_default=0,
+        allow_none=True,
+        validate=validate.Range(0, 20, error="top_logprobs must be between 0 and 20"),
+    )
+
+
+class ChatRequest(_Generation):
+    messages = fields.List(fields.Raw(), load_default=list, allow_none=True)
+    tools = fields.List(fields.Raw(), load_default=list, allow_none=True)
+
+
+class GenerateRequest(_Generation):
+    prompt = fields.String(load_default="", allow_none=True)
+    suffix = fields.String(load_default="", allow_none=True)
+    system = fields.String(load_default=None, allow_none=True)
+    template = fields.String(load_default=None, allow_none=True)
+    images = fields.List(fields.String(), load_default=list, allow_none=True)
+    context = fields.List(StrictInteger(), load_default=list, allow_none=True)
+    raw = StrictBoolean(load_default=False, allow_none=True)
+
+
+class EmbedRequest(_Base):
+    model = fields.String(required=True, validate=validate.Length(min=1), error_messages=_required)
+    input = fields.Raw(load_default=list, allow_none=True)
+    truncate = StrictBoolean(load_default=True, allow_none=True)
+    dimensions = StrictInteger(load_default=None, allow_none=True, validate=validate.Range(1))
+    options = Options(load_default=dict, allow_none=True)
+    keep_alive = KeepAlive(load_default=None, allow_none=True)
+
+
+class EmbeddingsRequest(_Base):
+    model = fields.String(required=True, validate=validate.Length(min=1), error_messages=_required)
+    prompt = fields.String(load_default="", allow_none=True)
+    options = Options(load_default=dict, allow_none=True)
+    keep_alive = KeepAlive(load_default=None, allow_none=True)
+
+
+class ModelRequest(_Base):
+    """show, pull, push, delete: a model name and flags this proxy has no use for."""
+
+    model = fields.String(required=True, validate=validate.Length(min=1), error_messages=_required)
+    stream = StrictBoolean(load_default=True, allow_none=True)
+    verbose = StrictBoolean(load_default=False, allow_none=True)
+
+
+class CopyRequest(_Base):
+    source = fields.String(required=True, validate=validate.Length(min=1))
+    destination = fields.String(required=True, validate=validate.Length(min=1))
+
+
+chat_schema = ChatRequest()
+generate_schema = GenerateRequest()
+embed_schema = EmbedRequest()
+embeddings_schema = EmbeddingsRequest()
+model_schema = ModelRequest()
+copy_schema = CopyRequest()
+
+
+def load(schema: Schema, body: dict[str, Any]) -> dict[str, Any]:
+    """Validated fields with their defaults; nulls count as absent, as in Go's decoder."""
+    data: dict[str, Any] = schema.load(body)
+    for name, value in data.items():
+        if value is None:
+            default = schema.fields[name].load_default
+            data[name] = default() if callable(default) else default
+    return data
+
+
+def describe(error: ValidationError) -> str:
+    """'messages.0.role: must be a string; stream: must be true or false' from marshmallow."""
+    parts: list[str] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for key, child in node.items():
+                walk(child, f"{path}.{key}" if path else str(key))
+        elif isinstance(node, list) and node and all(isinstance(item, str) for item in node):
+            text = "; ".join(node)
+            # Messages that already name their field (Ollama's own wording) stand alone.
+            parts.append(text if path in ("", "_schema") or path in text else f"{path}: {text}")
+        elif isinstance(node, list):
+            for child in node:
+                walk(child, path)
+        else:
+            parts.append(f"{path}: {node}")
+
+    walk(error.messages, "")
+    return "; ".join(parts)
