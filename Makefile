@@ -49,5 +49,11 @@ e2e: $(VENV)/.stamp-dev
 bench: $(VENV)/.stamp-dev
 	$(BIN)/python -m bench
 
+# The Ollama-SDK conformance suite against a real llama.cpp server (llama-cpp-python with
+# SmolLM2-135M). Not part of `make test`: the first run compiles llama.cpp (~5 min, cached).
+e2e-real: $(VENV)/.stamp-dev
+	BACKEND_FLAVOUR=llamacpp tests/e2e_real/run.sh \
+		$(BIN)/pytest tests/e2e/test_conformance.py -p no:cacheprovider -v
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov

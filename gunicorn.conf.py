@@ -9,7 +9,9 @@ import sys
 
 from dotenv import load_dotenv
 
-load_dotenv()  # before anything reads the environment; real variables win over .env
+# Before anything reads the environment; real variables win over the file. PROXY_ENV_FILE
+# names another file (the test suites point it away from a developer's .env).
+load_dotenv(os.environ.get("PROXY_ENV_FILE", ".env"))
 
 from app.config import ConfigError, Settings  # noqa: E402  stdlib-only module
 
@@ -21,7 +23,7 @@ except ConfigError as exc:  # fail once, clearly, in the master instead of in ev
 wsgi_app = "wsgi:app"
 bind = [f"[{settings.host}]:{settings.port}" if ":" in settings.host else
         f"{settings.host}:{settings.port}"]  # fmt: skip
-worker_class = "gevent"
+worker_class = "app.worker.ProxyWorker"  # gevent, minus waiting for idle clients at shutdown
 # One gevent worker saturates a core; os.sched_getaffinity respects CPU pinning (cgroups).
 workers = int(os.environ.get("WEB_CONCURRENCY") or len(os.sched_getaffinity(0)))
 worker_connections = settings.pool_size

@@ -163,7 +163,8 @@ def raise_for_status(response: requests.Response) -> None:
     status = response.status_code
     if status < 400:
         return
-    body = response.raw.read(MAX_ERROR_BODY, decode_content=True) if response.raw else b""
+    # The first chunk only, whether the body was streamed or already read.
+    body = next(response.iter_content(MAX_ERROR_BODY), b"")
     response.close()
     message = backend_message(body, f"HTTP {status}")
     retry_after = response.headers.get("Retry-After")

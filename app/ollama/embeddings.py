@@ -9,6 +9,7 @@ answers with one vector per token: those are mean-pooled into one vector per inp
 from __future__ import annotations
 
 import base64
+import binascii
 import math
 import struct
 from typing import Any
@@ -70,8 +71,11 @@ def _count(data: Any) -> int:
 
 def _vector(embedding: Any) -> list[float]:
     if isinstance(embedding, str):  # base64 of little-endian float32, OpenAI's compact form
-        raw = base64.b64decode(embedding)
-        return list(struct.unpack(f"<{len(raw) // 4}f", raw))
+        try:
+            raw = base64.b64decode(embedding, validate=True)
+            return list(struct.unpack(f"<{len(raw) // 4}f", raw))
+        except (binascii.Error, struct.error):
+            raise BackendError("backend returned an embedding that is not base64 float32") from None
     if isinstance(embedding, list) and embedding and isinstance(embedding[0], list):
         return _mean(embedding)  # one vector per token: the model has no pooling
     if isinstance(embedding, list) and all(isinstance(x, int | float) for x in embedding):

@@ -63,29 +63,68 @@ def whole_answer(
         raise BackendError(exc.message, exc.status) from None
 
 
+def replay_as_stream(result: dict[str, Any], *, chat: bool) -> Response:
+    """A whole answer in Ollama's stream framing: one chunk with everything the model said, then
+    the final chunk. For backends that cannot stream a request (see flavours.py)."""
+    said_keys = (
+        ("message", "logprobs") if chat else ("response", "thinking", "tool_calls", "logprobs")
+    )
+    said = {"model": result["model"], "created_at": result["created_at"]}
+    final = dict(result)
+    for key in said_keys:
+        if key in final:
+            said[key] = final.pop(key)
+    said["done"] = False
+    if chat:
+        final["message"] = {"role": "assistant", "content": ""}
+    else:
+        said.setdefault("response", "")
+        final["response"] = ""
+    return Response(ndjson(said) + ndjson(final), mimetype=NDJSON_MIMETYPE)
+
+
 def stream_answer(
     backend: Backend, path: str, body: dict[str, Any], translator: Translator
 ) -> Response:
     response = backend.post(path, body, stream=True)
     translator.timing.backend_answered()
     events = _events(response, backend)
-    first: list[dict[str, Any]] = []
     try:
-        for event in events:
-            first = translator.feed(event)
-            if first:
-                break
+        head, finished = _head(events, translator)
     except StreamError as exc:
         response.close()
         raise BackendError(exc.message, exc.status) from None
     except BaseException:
         response.close()
         raise
+    if finished:
+        response.close()
+        return Response(b"".join(map(ndjson, head)), mimetype=NDJSON_MIMETYPE)
     return Response(
-        _ndjson(first, events, translator, response),
+        _ndjson(head, events, translator, response),
         mimetype=NDJSON_MIMETYPE,
         headers=STREAM_HEADERS,
     )
+
+
+def _head(
+    events: Iterator[dict[str, Any]], translator: Translator
+) -> tuple[list[dict[str, Any]], bool]:
+    """The chunks up to the first output, and whether the stream is already over.
+
+    A stream that ends before any output (all tool calls, or a backend that fails with an empty
+    200 as llama-cpp-python does) is finished here, so its errors still get an HTTP status.
+    """
+    for event in events:
+        chunks = translator.feed(event)
+        if chunks:
+            return chunks, False
+    return _tail(translator), True
+
+
+def _tail(translator: Translator) -> list[dict[str, Any]]:
+    calls = translator.tool_chunk()
+    return [calls, translator.final()] if calls is not None else [translator.final()]
 
 
 def _events(response: requests.Response, backend: Backend) -> Iterator[dict[str, Any]]:
@@ -116,21 +155,19 @@ def _events(response: requests.Response, backend: Backend) -> Iterator[dict[str,
 
 
 def _ndjson(
-    first: list[dict[str, Any]],
+    head: list[dict[str, Any]],
     events: Iterator[dict[str, Any]],
     translator: Translator,
     response: requests.Response,
 ) -> Iterator[bytes]:
     try:
-        for chunk in first:
+        for chunk in head:
             yield ndjson(chunk)
         for event in events:
             for chunk in translator.feed(event):
                 yield ndjson(chunk)
-        calls = translator.tool_chunk()
-        if calls is not None:
-            yield ndjson(calls)
-        yield ndjson(translator.final())
+        for chunk in _tail(translator):
+            yield ndjson(chunk)
     except StreamError as exc:
         log.warning("stream ended with an error: %s", exc.message)
         yield ndjson({"error": exc.message})

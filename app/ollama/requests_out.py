@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import BadRequest
+from .flavours import adapt_chat_body
 from .images import InvalidImage, to_data_uri
 from .messages import sanitize_tools, to_openai_messages
 from .options import sampling_params
@@ -56,7 +57,7 @@ def chat_body(request: dict[str, Any], target: Target, *, stream: bool) -> dict[
         # Ollama continues a trailing assistant message (prefill); vLLM needs to be told.
         body["continue_final_message"] = True
         body["add_generation_prompt"] = False
-    return body
+    return adapt_chat_body(body, target.flavour)
 
 
 def generate_chat_body(request: dict[str, Any], target: Target, *, stream: bool) -> dict[str, Any]:
@@ -74,7 +75,8 @@ def generate_chat_body(request: dict[str, Any], target: Target, *, stream: bool)
                 raise BadRequest(f"invalid image at images[{position}]: {exc}") from None
             content.append({"type": "image_url", "image_url": {"url": url}})
     messages.append({"role": "user", "content": content})
-    return _generation_body(request, target, messages, stream=stream)
+    body = _generation_body(request, target, messages, stream=stream)
+    return adapt_chat_body(body, target.flavour)
 
 
 def completions_body(

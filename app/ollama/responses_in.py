@@ -65,6 +65,18 @@ class _ToolCall:
         self.arguments: list[str] = []
 
 
+def event_error(event: dict[str, Any]) -> StreamError | None:
+    """An in-band error event as a StreamError, keeping a client-error status it carries (vLLM
+    rejects some requests with a 400 event once the stream is open)."""
+    message = error_message(event)
+    if message is None:
+        return None
+    error = event.get("error")
+    code = error.get("code") if isinstance(error, dict) else event.get("code")
+    status = code if isinstance(code, int) and 400 <= code < 500 else 502
+    return StreamError(message, status)
+
+
 def error_message(event: dict[str, Any]) -> str | None:
     """The message of an in-band error event, in any backend's dialect, or None."""
     error = event.get("error")
@@ -79,11 +91,20 @@ def error_message(event: dict[str, Any]) -> str | None:
 
 class Translator:
     def __init__(
-        self, model: str, *, chat: bool, drop_thinking: bool, timing: Timing | None = None
+        self,
+        model: str,
+        *,
+        chat: bool,
+        drop_thinking: bool = False,
+        top_logprobs: int = 0,
+        timing: Timing | None = None,
     ) -> None:
         self.model = model
         self.chat = chat
         self.drop_thinking = drop_thinking
+        # Alternatives are shown only when asked for (a backend may need to compute one anyway).
+        self.top_logprobs = top_logprobs
+        self.pieces = 0  # output chunks: the token count when a backend reports no usage
         self.timing = timing or Timing()
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] | None = None
@@ -95,9 +116,9 @@ class Translator:
 
     def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         """Ollama chunks for one backend event (often one, sometimes none)."""
-        message = error_message(event)
-        if message is not None:
-            raise StreamError(f"the backend reported an error mid-answer: {message}")
+        error = event_error(event)
+        if error is not None:
+            raise error
         if event.get("usage"):
             self.usage = event["usage"]
         if event.get("timings"):
@@ -121,13 +142,14 @@ class Translator:
         calls = delta.get("tool_calls")
         if calls:
             self._accumulate(calls)
-        tokens = convert_logprobs(logprobs) if logprobs else None
+        tokens = convert_logprobs(logprobs, self.top_logprobs) if logprobs else None
         if not (text or thinking or tokens):
             # Role-only and finish events carry nothing; Ollama never sends empty chunks (G26).
             if calls:
                 self.timing.token()
             return None
         self.timing.token()
+        self.pieces += 1
         chunk = self._chunk(text, thinking)
         if tokens:
             chunk["logprobs"] = tokens
@@ -210,9 +232,9 @@ class Translator:
 
     def complete(self, completion: dict[str, Any]) -> dict[str, Any]:
         """One Ollama object for a non-streamed completion (chat or legacy)."""
-        message = error_message(completion)
-        if message is not None:
-            raise StreamError(f"the backend reported an error: {message}")
+        error = event_error(completion)
+        if error is not None:
+            raise error
         choices = completion.get("choices")
         if not choices or not isinstance(choices[0], dict):
             raise StreamError("the backend's answer has no choices")
@@ -227,7 +249,7 @@ class Translator:
         if not isinstance(answer, dict):
             answer = {"content": choice.get("text")}
         result = self._chunk(answer.get("content") or "", self._thinking(answer))
-        tokens = convert_logprobs(choice.get("logprobs"))
+        tokens = convert_logprobs(choice.get("logprobs"), self.top_logprobs)
         if tokens:
             result["logprobs"] = tokens
         calls = answer.get("tool_calls")
@@ -258,6 +280,9 @@ class Translator:
             metrics["prompt_eval_count"] = prompt_tokens
         if isinstance(completion_tokens, int):
             metrics["eval_count"] = completion_tokens
+        elif self.pieces:
+            # Without usage (llama-cpp-python streams) each streamed piece is one token.
+            metrics["eval_count"] = self.pieces
         # Ollama omits zero metrics (omitempty); clients divide by eval_duration.
         return {key: value for key, value in metrics.items() if value > 0}
 
@@ -288,14 +313,14 @@ def parse_arguments(name: str, arguments: str) -> dict[str, Any]:
     return parsed
 
 
-def convert_logprobs(logprobs: Any) -> list[dict[str, Any]] | None:
+def convert_logprobs(logprobs: Any, top: int = 20) -> list[dict[str, Any]] | None:
     """OpenAI chat (`{"content": [...]}`) or legacy (`{"tokens": [...], ...}`) logprobs ->
-    Ollama's per-token list."""
+    Ollama's per-token list, with at most `top` alternatives per token."""
     if not isinstance(logprobs, dict):
         return None
     content = logprobs.get("content")
     if isinstance(content, list):
-        return [_token(entry) for entry in content if isinstance(entry, dict)] or None
+        return [_token(entry, top) for entry in content if isinstance(entry, dict)] or None
     tokens = logprobs.get("tokens")
     if not isinstance(tokens, list):
         return None
@@ -307,18 +332,22 @@ def convert_logprobs(logprobs: Any) -> list[dict[str, Any]] | None:
             "token": token,
             "logprob": values[position] if position < len(values) else 0.0,
         }
-        top = tops[position] if position < len(tops) else None
-        if isinstance(top, dict) and top:
-            entry["top_logprobs"] = [{"token": t, "logprob": lp} for t, lp in top.items()]
+        alternatives = tops[position] if position < len(tops) else None
+        if top and isinstance(alternatives, dict) and alternatives:
+            entry["top_logprobs"] = [
+                {"token": t, "logprob": lp} for t, lp in list(alternatives.items())[:top]
+            ]
         converted.append(entry)
     return converted or None
 
 
-def _token(entry: dict[str, Any]) -> dict[str, Any]:
+def _token(entry: dict[str, Any], top: int = 0) -> dict[str, Any]:
     token = {"token": entry.get("token", ""), "logprob": entry.get("logprob", 0.0)}
     if entry.get("bytes") is not None:
         token["bytes"] = entry["bytes"]
-    top = entry.get("top_logprobs")
-    if top:
-        token["top_logprobs"] = [_token(item) for item in top if isinstance(item, dict)]
+    alternatives = entry.get("top_logprobs")
+    if top and alternatives:
+        token["top_logprobs"] = [
+            _token(item) for item in alternatives[:top] if isinstance(item, dict)
+        ]
     return token

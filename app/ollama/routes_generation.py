@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response
 
 from ..body import json_body
@@ -9,7 +11,8 @@ from ..catalogue import Model
 from ..errors import BadRequest
 from ..services import Services, services
 from . import bp
-from .relay import json_response, load_reply, stream_answer, whole_answer
+from .flavours import streams_tool_calls
+from .relay import json_response, load_reply, replay_as_stream, stream_answer, whole_answer
 from .requests_out import (
     CHAT_PATH,
     COMPLETIONS_PATH,
@@ -27,6 +30,15 @@ def _target(service: Services, model: Model) -> Target:
     return Target(model.backend_id, settings.backend_flavour, settings.thinking_control)
 
 
+def _translator(request: dict[str, Any], *, chat: bool) -> Translator:
+    return Translator(
+        request["model"],
+        chat=chat,
+        drop_thinking=request["think"] is False,
+        top_logprobs=request["top_logprobs"],
+    )
+
+
 @bp.post("/api/chat")
 def chat() -> Response:
     request = load(chat_schema, json_body())
@@ -35,11 +47,15 @@ def chat() -> Response:
     if not request["messages"]:
         return load_reply(request["model"], request["keep_alive"], chat=True)
     target = _target(service, model)
-    translator = Translator(request["model"], chat=True, drop_thinking=request["think"] is False)
-    if request["stream"]:
-        body = chat_body(request, target, stream=True)
+    translator = _translator(request, chat=True)
+    stream = request["stream"]
+    if stream and request["tools"] and not streams_tool_calls(target.flavour):
+        body = chat_body(request, target, stream=False)
+        result = whole_answer(service.backend, CHAT_PATH, body, translator)
+        return replay_as_stream(result, chat=True)
+    body = chat_body(request, target, stream=stream)
+    if stream:
         return stream_answer(service.backend, CHAT_PATH, body, translator)
-    body = chat_body(request, target, stream=False)
     return json_response(whole_answer(service.backend, CHAT_PATH, body, translator))
 
 
@@ -53,7 +69,7 @@ def generate() -> Response:
     if not request["prompt"]:
         return load_reply(request["model"], request["keep_alive"], chat=False)
     target = _target(service, model)
-    translator = Translator(request["model"], chat=False, drop_thinking=request["think"] is False)
+    translator = _translator(request, chat=False)
     stream = request["stream"]
     if request["raw"] or request["suffix"]:
         path = COMPLETIONS_PATH

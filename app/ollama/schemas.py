@@ -12,6 +12,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 
+from ..errors import BadRequest
 from .options import parse_options
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
@@ -132,10 +133,11 @@ class _Base(Schema):
 
 
 _required: dict[str, Any] = {"required": "model is required", "null": "model is required"}
+_NOT_EMPTY = validate.Length(min=1, error="model is required")
 
 
 class _Generation(_Base):
-    model = fields.String(required=True, validate=validate.Length(min=1), error_messages=_required)
+    model = fields.String(required=True, validate=_NOT_EMPTY, error_messages=_required)
     format = Format(load_default=None, allow_none=True)
     options = Options(load_default=dict, allow_none=True)
     stream = StrictBoolean(load_default=True, allow_none=True)
@@ -165,7 +167,7 @@ class GenerateRequest(_Generation):
 
 
 class EmbedRequest(_Base):
-    model = fields.String(required=True, validate=validate.Length(min=1), error_messages=_required)
+    model = fields.String(required=True, validate=_NOT_EMPTY, error_messages=_required)
     input = fields.Raw(load_default=list, allow_none=True)
     truncate = StrictBoolean(load_default=True, allow_none=True)
     dimensions = StrictInteger(load_default=None, allow_none=True, validate=validate.Range(1))
@@ -174,7 +176,7 @@ class EmbedRequest(_Base):
 
 
 class EmbeddingsRequest(_Base):
-    model = fields.String(required=True, validate=validate.Length(min=1), error_messages=_required)
+    model = fields.String(required=True, validate=_NOT_EMPTY, error_messages=_required)
     prompt = fields.String(load_default="", allow_none=True)
     options = Options(load_default=dict, allow_none=True)
     keep_alive = KeepAlive(load_default=None, allow_none=True)
@@ -183,7 +185,7 @@ class EmbeddingsRequest(_Base):
 class ModelRequest(_Base):
     """show, pull, push, delete: a model name and flags this proxy has no use for."""
 
-    model = fields.String(required=True, validate=validate.Length(min=1), error_messages=_required)
+    model = fields.String(required=True, validate=_NOT_EMPTY, error_messages=_required)
     stream = StrictBoolean(load_default=True, allow_none=True)
     verbose = StrictBoolean(load_default=False, allow_none=True)
 
@@ -203,7 +205,10 @@ copy_schema = CopyRequest()
 
 def load(schema: Schema, body: dict[str, Any]) -> dict[str, Any]:
     """Validated fields with their defaults; nulls count as absent, as in Go's decoder."""
-    data: dict[str, Any] = schema.load(body)
+    try:
+        data: dict[str, Any] = schema.load(body)
+    except ValidationError as exc:
+        raise BadRequest(describe(exc)) from None
     for name, value in data.items():
         if value is None:
             default = schema.fields[name].load_default

@@ -43,7 +43,13 @@ _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 @bp.route("/<path:path>", methods=_METHODS)
 def forward(path: str) -> Response:
     service = services()
-    headers = {name: value for name, value in request.headers if name.lower() not in _NOT_FORWARDED}
+    # Headers the client's Connection header names are hop-by-hop too (RFC 9110 §7.6.1).
+    named = {name.strip().lower() for name in request.headers.get("Connection", "").split(",")}
+    headers = {
+        name: value
+        for name, value in request.headers
+        if name.lower() not in _NOT_FORWARDED and name.lower() not in named
+    }
     authorization = request.headers.get("Authorization")
     if authorization and not service.settings.api_key:
         # With no key of its own the proxy is transparent: the client's key reaches the backend.

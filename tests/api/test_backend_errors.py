@@ -1,0 +1,188 @@
+"""Backend failures mapped across endpoints (protocol.md §6.8, G8): the status an Ollama client can
+act on, Retry-After kept, and a message that names the backend problem."""
+
+from __future__ import annotations
+
+from http.client import RemoteDisconnected
+
+import pytest
+import requests
+import responses
+from urllib3.exceptions import ProtocolError
+
+from app.config import Settings
+
+from .helpers import (
+    CHAT_URL,
+    EMBEDDINGS_URL,
+    MODELS_URL,
+    USER,
+    add_stream,
+    delta,
+    ollama_error,
+    sse,
+)
+
+CHAT = {"model": "llama3.2", "messages": USER}
+
+
+def backend_answer(backend, status, body, headers=None):
+    for url in (CHAT_URL, EMBEDDINGS_URL):
+        backend.add(responses.POST, url, json=body, status=status, headers=headers)
+
+
+CALLS = pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/chat", CHAT),
+        ("/api/chat", {**CHAT, "stream": False}),
+        ("/api/generate", {"model": "llama3.2", "prompt": "Hi", "stream": False}),
+        ("/api/embed", {"model": "nomic-embed-text", "input": "Hi"}),
+        ("/api/embeddings", {"model": "nomic-embed-text", "prompt": "Hi"}),
+    ],
+    ids=["chat-stream", "chat-whole", "generate-whole", "embed", "embeddings"],
+)
+
+
+@CALLS
+def test_backend_500_is_502_naming_the_backend_problem(client, backend, path, body):
+    backend_answer(backend, 500, {"error": {"message": "CUDA error: device lost"}})
+    message = ollama_error(client.post(path, json=body), 502)
+    assert "HTTP 500" in message
+    assert "CUDA error: device lost" in message
+
+
+@CALLS
+@pytest.mark.parametrize("status", [503, 429])
+def test_backend_503_and_429_keep_status_and_retry_after(client, backend, path, body, status):
+    backend_answer(
+        backend, status, {"error": {"message": "busy, slow down"}}, {"Retry-After": "30"}
+    )
+    response = client.post(path, json=body)
+    assert "busy, slow down" in ollama_error(response, status)
+    assert response.headers["Retry-After"] == "30"
+
+
+@CALLS
+@pytest.mark.parametrize("status", [400, 422])
+def test_backend_4xx_keeps_its_message(client, backend, path, body, status):
+    backend_answer(
+        backend,
+        status,
+        {
+            "object": "error",
+            "message": "bad temperature",
+            "type": "BadRequestError",
+            "code": status,
+        },
+    )
+    assert ollama_error(client.post(path, json=body), 400) == "bad temperature"
+
+
+@CALLS
+def test_backend_404_stays_404(client, backend, path, body):
+    backend_answer(backend, 404, {"error": {"message": "The model `llama3.2` does not exist."}})
+    assert "does not exist" in ollama_error(client.post(path, json=body), 404)
+
+
+@CALLS
+def test_connection_refused_is_502_unreachable(client, backend, path, body):
+    refused = requests.ConnectionError("[Errno 111] Connection refused")
+    for url in (CHAT_URL, EMBEDDINGS_URL):
+        backend.add(responses.POST, url, body=refused)
+    message = ollama_error(client.post(path, json=body), 502)
+    assert message == "backend backend.test unreachable: connection refused"
+
+
+@CALLS
+def test_backend_timeout_is_504(client, backend, path, body):
+    for url in (CHAT_URL, EMBEDDINGS_URL):
+        backend.add(responses.POST, url, body=requests.ReadTimeout("read timed out"))
+    message = ollama_error(client.post(path, json=body), 504)
+    assert message == "backend backend.test did not answer within 300s"
+
+
+def test_a_stale_pooled_connection_is_retried_once(client, backend):
+    stale = requests.ConnectionError(ProtocolError("Connection aborted.", RemoteDisconnected()))
+    backend.add(responses.POST, CHAT_URL, body=stale)
+    add_stream(backend, CHAT_URL, sse(delta("ok", finish="stop")))
+    assert client.post("/api/chat", json=CHAT).status_code == 200
+    assert sum(call.request.url == CHAT_URL for call in backend.calls) == 2
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (
+            requests.exceptions.SSLError("CERTIFICATE_VERIFY_FAILED"),
+            "TLS certificate verification failed",
+        ),
+        (requests.ConnectionError("Name or service not known"), "host name not found"),
+        (requests.exceptions.InvalidHeader("odd"), "InvalidHeader"),
+    ],
+)
+def test_unreachable_reasons_are_short_and_readable(client, backend, error, reason):
+    backend.add(responses.POST, CHAT_URL, body=error)
+    message = ollama_error(client.post("/api/chat", json=CHAT), 502)
+    assert message == f"backend backend.test unreachable: {reason}"
+
+
+@pytest.mark.parametrize("settings", [Settings(backend_url="http://user:pw@backend.test:8000/v1")])
+def test_error_messages_name_host_and_port_but_never_credentials(client):
+    with responses.RequestsMock() as mock:
+        mock.add(
+            responses.GET, "http://user:pw@backend.test:8000/v1/models", body=requests.ReadTimeout()
+        )
+        message = ollama_error(client.get("/api/tags"), 504)
+    assert message == "backend backend.test:8000 did not answer within 300s"
+
+
+def test_model_list_unreachable_is_502(client, backend):
+    backend.replace(responses.GET, MODELS_URL, body=requests.ConnectionError("Connection refused"))
+    assert "unreachable" in ollama_error(client.get("/api/tags"), 502)
+    assert "unreachable" in ollama_error(client.post("/api/chat", json=CHAT), 502)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"upstream exploded", "upstream exploded"),
+        (b'{"detail": "Not Found"}', "Not Found"),
+        (b'{"error": "plain string"}', "plain string"),
+        (b"{}", "HTTP 500"),
+    ],
+)
+def test_backend_error_messages_in_every_dialect(client, backend, body, message):
+    add_stream(backend, CHAT_URL, body, status=500)
+    assert ollama_error(client.post("/api/chat", json=CHAT), 502).endswith(message)
+
+
+def test_model_list_error_is_reported(client, backend):
+    backend.replace(
+        responses.GET,
+        MODELS_URL,
+        status=401,
+        json={"error": {"message": "Incorrect API key provided"}},
+    )
+    assert ollama_error(client.get("/api/tags"), 401) == "Incorrect API key provided"
+
+
+def test_garbage_from_the_backend_is_502(client, backend):
+    backend.add(responses.POST, CHAT_URL, body=b"<html>oops</html>", content_type="text/html")
+    message = ollama_error(client.post("/api/chat", json={**CHAT, "stream": False}), 502)
+    assert "invalid JSON" in message
+
+
+def test_malformed_first_event_is_502(client, backend):
+    add_stream(backend, CHAT_URL, b"data: {not json\n\n")
+    assert "malformed" in ollama_error(client.post("/api/chat", json=CHAT), 502)
+
+
+def test_repeated_failures_open_the_breaker(client, backend):
+    backend.add(responses.POST, CHAT_URL, body=requests.ConnectionError("Connection refused"))
+    for _ in range(5):
+        ollama_error(client.post("/api/chat", json=CHAT), 502)
+    response = client.post("/api/chat", json=CHAT)
+    assert "unavailable after repeated failures" in ollama_error(response, 503)
+    assert int(response.headers["Retry-After"]) > 0
+    assert sum(call.request.url == CHAT_URL for call in backend.calls) == 5

@@ -1,0 +1,213 @@
+"""`/v1/*` is passed through byte for byte (protocol.md §6.9): method, path, query and body go
+to the backend untouched; status, headers and body come back untouched, errors included."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+import requests
+import responses
+
+from app.config import Settings
+
+from .helpers import BACKEND, CHAT_URL, MODELS_URL, sse
+
+RAW_BODY = (
+    b'{"model": "llama3.2",\n  "messages": [{"role": "user", "content": "h\\u00e9 \xc3\xa9"}],'
+    b' "encoding_format" : "base64", "n": 1.0}'
+)
+
+
+def openai_error(response, status: int) -> dict:
+    assert response.status_code == status
+    assert response.content_type == "application/json; charset=utf-8"
+    body = json.loads(response.data)
+    assert list(body) == ["error"]
+    error = body["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    return error
+
+
+def test_request_is_forwarded_byte_for_byte(client, backend):
+    backend.add(responses.POST, CHAT_URL, json={"ok": True})
+    response = client.post(
+        "/v1/chat/completions?api-version=2024-01&x=a%20b&x=c",
+        data=RAW_BODY,
+        headers={"Content-Type": "application/json", "OpenAI-Beta": "assistants=v2"},
+    )
+    assert response.status_code == 200
+    [call] = [c for c in backend.calls if c.request.url.startswith(CHAT_URL)]
+    assert call.request.method == "POST"
+    assert call.request.url == CHAT_URL + "?api-version=2024-01&x=a%20b&x=c"
+    assert call.request.body == RAW_BODY
+    assert call.request.headers["Content-Type"] == "application/json"
+    assert call.request.headers["OpenAI-Beta"] == "assistants=v2"
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE"])
+def test_every_method_reaches_the_same_path(client, backend, method):
+    url = f"{BACKEND}/files/file-abc/content"
+    backend.add(method, url, body=b"done", status=200, content_type="text/plain")
+    response = client.open("/v1/files/file-abc/content", method=method)
+    assert (response.status_code, response.data) == (200, b"done")
+    [call] = [c for c in backend.calls if c.request.url == url]
+    assert call.request.method == method
+    assert not call.request.body  # no body sent: none forwarded
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers"),
+    [
+        (200, b'{"id":"chatcmpl-1","choices":[]}', {}),
+        (
+            404,
+            b'{"error":{"message":"The model `x` does not exist.","type":"NotFoundError",'
+            b'"param":null,"code":404}}',
+            {},
+        ),
+        (
+            429,
+            b'{"error":{"message":"Rate limit reached","type":"rate_limit_error"}}',
+            {"Retry-After": "17"},
+        ),
+        (500, b"Internal Server Error", {}),
+    ],
+)
+def test_backend_answers_are_relayed_untouched(client, backend, status, body, headers):
+    content_type = "text/plain" if status == 500 else "application/json"
+    backend.add(
+        responses.POST,
+        CHAT_URL,
+        body=body,
+        status=status,
+        headers=headers,
+        content_type=content_type,
+    )
+    response = client.post("/v1/chat/completions", data=b"{}")
+    assert response.status_code == status
+    assert response.data == body
+    assert response.headers["Content-Type"] == content_type
+    for name, value in headers.items():
+        assert response.headers[name] == value
+
+
+def test_sse_is_relayed_unchanged(client, backend):
+    stream = (
+        b": ping\n\n"
+        + sse({"choices": [{"delta": {"content": "Hi \xe2\x80\xa8"}}]})
+        + b"event: done\n\n"
+    )
+    backend.add(responses.POST, CHAT_URL, body=stream, content_type="text/event-stream")
+    response = client.post("/v1/chat/completions", data=b'{"stream":true}')
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/event-stream"
+    assert response.headers["X-Accel-Buffering"] == "no"
+    assert response.data == stream
+
+
+def test_compressed_answers_stay_compressed(client, backend):
+    packed = gzip.compress(b'{"object":"list","data":[]}')
+    backend.add(responses.POST, f"{BACKEND}/embeddings", body=packed,
+                headers={"Content-Encoding": "gzip"}, content_type="application/json")  # fmt: skip
+    response = client.post("/v1/embeddings", data=b"{}", headers={"Accept-Encoding": "gzip"})
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert response.data == packed
+
+
+def test_v1_models_is_the_backends_own_answer(client, backend):
+    backend.replace(
+        responses.GET,
+        MODELS_URL,
+        body=b'{"object":"list","data":[{"id":"m"}]}',
+        content_type="application/json",
+    )
+    response = client.get("/v1/models")
+    assert response.status_code == 200
+    assert response.data == b'{"object":"list","data":[{"id":"m"}]}'
+
+
+@pytest.mark.parametrize(
+    ("settings", "client_auth", "expected"),
+    [
+        (Settings(backend_url=BACKEND, api_key="sk-proxy"), "Bearer sk-client", "Bearer sk-proxy"),
+        (Settings(backend_url=BACKEND, api_key="sk-proxy"), None, "Bearer sk-proxy"),
+        (Settings(backend_url=BACKEND), "Bearer sk-client", "Bearer sk-client"),
+        (Settings(backend_url=BACKEND), None, None),
+    ],
+)
+def test_authorization(client, backend, client_auth, expected):
+    backend.add(responses.POST, CHAT_URL, json={})
+    headers = {"Authorization": client_auth} if client_auth else {}
+    assert client.post("/v1/chat/completions", data=b"{}", headers=headers).status_code == 200
+    [call] = [c for c in backend.calls if c.request.url == CHAT_URL]
+    assert call.request.headers.get("Authorization") == expected
+
+
+def test_hop_by_hop_request_headers_are_not_forwarded(client, backend):
+    backend.add(responses.POST, CHAT_URL, json={})
+    hop = {
+        "Keep-Alive": "timeout=5",
+        "TE": "trailers",
+        "Proxy-Authorization": "Basic eA==",
+        "Upgrade": "h2c",
+        "Trailer": "X-Sum",
+        "Cookie": "session=secret",
+        "X-Custom": "kept",
+    }
+    client.post("/v1/chat/completions", data=b"{}", headers=hop)
+    [call] = [c for c in backend.calls if c.request.url == CHAT_URL]
+    sent = {name.lower() for name in call.request.headers}
+    assert sent.isdisjoint(
+        {"keep-alive", "te", "proxy-authorization", "upgrade", "trailer", "cookie"}
+    )
+    assert call.request.headers["X-Custom"] == "kept"
+
+
+def test_headers_named_by_connection_are_hop_by_hop_too(client, backend):
+    """RFC 9110 §7.6.1: a proxy removes every header the Connection header lists."""
+    backend.add(responses.POST, CHAT_URL, json={})
+    headers = {"Connection": "keep-alive, X-Hop-Secret", "X-Hop-Secret": "for the proxy only"}
+    client.post("/v1/chat/completions", data=b"{}", headers=headers)
+    [call] = [c for c in backend.calls if c.request.url == CHAT_URL]
+    assert "X-Hop-Secret" not in call.request.headers
+
+
+def test_hop_by_hop_response_headers_are_not_relayed(client, backend):
+    headers = {
+        "Keep-Alive": "timeout=5",
+        "Proxy-Authenticate": "Basic",
+        "Upgrade": "h2c",
+        "X-Request-Id": "req-1",
+        "openai-processing-ms": "12",
+    }
+    backend.add(responses.POST, CHAT_URL, json={}, headers=headers)
+    response = client.post("/v1/chat/completions", data=b"{}")
+    for name in ("Keep-Alive", "Proxy-Authenticate", "Upgrade"):
+        assert name not in response.headers
+    assert response.headers["X-Request-Id"] == "req-1"
+    assert response.headers["openai-processing-ms"] == "12"
+
+
+def test_unreachable_backend_is_a_502_in_openai_shape(client, backend):
+    backend.add(
+        responses.POST,
+        CHAT_URL,
+        body=requests.ConnectionError(
+            "Failed to establish a new connection: [Errno 111] Connection refused"
+        ),
+    )
+    error = openai_error(client.post("/v1/chat/completions", data=b"{}"), 502)
+    assert error["type"] == "api_error"
+    assert "unreachable" in error["message"]
+    assert "backend.test" in error["message"]
+
+
+def test_backend_timeout_is_a_504_in_openai_shape(client, backend):
+    backend.add(responses.POST, CHAT_URL, body=requests.ReadTimeout("read timed out"))
+    error = openai_error(client.post("/v1/chat/completions", data=b"{}"), 504)
+    assert error["type"] == "api_error"
+    assert "did not answer" in error["message"]

@@ -1,0 +1,109 @@
+"""End-to-end fixtures: a real gunicorn (gevent workers) in front of a real HTTP backend.
+
+By default the backend is the fake OpenAI server of tests/fake_backend.py, in this process.
+With E2E_BACKEND_URL set (`make e2e-real`), the conformance tests run against that server
+instead, using E2E_CHAT_MODEL and E2E_EMBED_MODEL.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import ollama
+import openai
+import pytest
+
+from tests.fake_backend import FakeBackend
+from tests.proxy_process import ProxyProcess
+
+BACKEND_KEY = "sk-e2e-backend-secret-5f1c"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@dataclass(frozen=True)
+class Target:
+    """The models the conformance tests use on whichever backend is behind the proxy."""
+
+    chat_model: str
+    embed_model: str
+    real: bool
+
+
+@pytest.fixture(scope="session")
+def target() -> Target:
+    if os.environ.get("E2E_BACKEND_URL"):
+        return Target(os.environ["E2E_CHAT_MODEL"], os.environ["E2E_EMBED_MODEL"], real=True)
+    return Target("fake-chat", "fake-embed", real=False)
+
+
+@dataclass
+class Stack:
+    proxy: ProxyProcess
+    backend: FakeBackend | None
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    log_path = tmp_path_factory.mktemp("proxy") / "gunicorn.log"
+    backend = None
+    if os.environ.get("E2E_BACKEND_URL"):
+        env = {"OPENAI_API_BASE_URL": os.environ["E2E_BACKEND_URL"]}
+        env.update(
+            {name: os.environ[name] for name in ("BACKEND_FLAVOUR", "OPENAI_API_KEY")
+             if os.environ.get(name)}
+        )  # fmt: skip
+    else:
+        backend = FakeBackend(api_key=BACKEND_KEY).start()
+        env = {
+            "OPENAI_API_BASE_URL": backend.url,
+            "OPENAI_API_KEY": BACKEND_KEY,
+            "BACKEND_FLAVOUR": "vllm",
+            "LOG_LEVEL": "DEBUG",
+        }
+    process = ProxyProcess(log_path, env).start()
+    try:
+        yield Stack(process, backend)
+    finally:
+        process.stop()
+        if backend is not None:
+            backend.stop()
+
+
+@pytest.fixture
+def proxy(stack: Stack) -> ProxyProcess:
+    return stack.proxy
+
+
+@pytest.fixture
+def backend(stack: Stack) -> FakeBackend:
+    """The fake backend behind the session's proxy, with its recordings cleared."""
+    if stack.backend is None:
+        pytest.fail("this test needs the fake backend (it inspects what the proxy sent)")
+    stack.backend.reset()
+    stack.backend.fault = None
+    return stack.backend
+
+
+@pytest.fixture
+def client(stack: Stack) -> Iterator[ollama.Client]:
+    """The official Ollama Python SDK, pointed at the proxy."""
+    with ollama.Client(host=stack.proxy.url, timeout=120) as client:
+        yield client
+
+
+@pytest.fixture
+def openai_client(stack: Stack) -> Iterator[openai.OpenAI]:
+    """The official OpenAI Python SDK on the proxy's /v1 (no retries: tests see every answer)."""
+    with openai.OpenAI(
+        base_url=stack.proxy.url + "/v1", api_key="sk-client-key", max_retries=0, timeout=60
+    ) as client:
+        yield client
