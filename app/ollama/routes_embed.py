@@ -21,25 +21,35 @@ from .embeddings import (
     prompt_tokens,
     vectors,
 )
+from .flavours import embeds_in_batches
 from .relay import json_response
 from .schemas import embed_schema, embeddings_schema, load
 
 
 def _embed(
     backend_model: str, inputs: list[str], *, truncate: bool
-) -> tuple[Any, list[list[float]]]:
-    service = services()
-    body = embeddings_body(
-        backend_model, inputs, flavour=service.settings.backend_flavour, truncate=truncate
-    )
+) -> tuple[int, list[list[float]]]:
+    """The backend's vectors for `inputs`, in order, and the prompt tokens it counted."""
+    flavour = services().settings.backend_flavour
+    batches = [inputs] if embeds_in_batches(flavour) else [[text] for text in inputs]
+    tokens, result = 0, []
+    for batch in batches:
+        answer = _embed_batch(
+            embeddings_body(backend_model, batch, flavour=flavour, truncate=truncate), truncate
+        )
+        tokens += prompt_tokens(answer)
+        result.extend(vectors(answer, len(batch)))
+    return tokens, result
+
+
+def _embed_batch(body: dict[str, Any], truncate: bool) -> Any:
     try:
-        response = service.backend.post(EMBEDDINGS_PATH, body)
+        response = services().backend.post(EMBEDDINGS_PATH, body)
     except ProxyError as exc:
         if exc.status == 400 and not truncate and is_overflow(exc.message):
             raise BadRequest("the input length exceeds the context length") from None
         raise
-    answer = parse_json_body(response, EMBEDDINGS_PATH)
-    return answer, vectors(answer, len(inputs))
+    return parse_json_body(response, EMBEDDINGS_PATH)
 
 
 @bp.post("/api/embed")
@@ -50,13 +60,12 @@ def embed() -> Response:
     model = services().catalogue.resolve(request["model"])
     if not inputs:  # Ollama answers an empty input locally; OpenAI backends would 400
         return json_response({"model": request["model"], "embeddings": []})
-    answer, raw = _embed(model.backend_id, inputs, truncate=request["truncate"])
+    tokens, raw = _embed(model.backend_id, inputs, truncate=request["truncate"])
     result: dict[str, Any] = {
         "model": request["model"],
         "embeddings": [normalised(vector, request["dimensions"]) for vector in raw],
         "total_duration": time.perf_counter_ns() - started,
     }
-    tokens = prompt_tokens(answer)
     if tokens:
         result["prompt_eval_count"] = tokens
     return json_response(result)
