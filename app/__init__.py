@@ -12,6 +12,7 @@ from .config import Settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
+    from .access import init_access
     from .errors import register_error_handlers
     from .ollama import bp as ollama_bp
     from .openai import bp as openai_bp
@@ -22,6 +23,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions[EXTENSION] = Services.build(settings)
     register_error_handlers(app)
+    init_access(app, settings.extra_origins, settings.api_keys)
     app.register_blueprint(ollama_bp)
     app.register_blueprint(openai_bp)
     return app

@@ -96,7 +96,7 @@ class Backend:
                 f"backend {self.display} is unavailable after repeated failures; "
                 f"the proxy will try it again in {seconds}s",
                 503,
-                retry_after=str(seconds),
+                {"Retry-After": str(seconds)},
             )
         try:
             response = self._request_with_stale_retry(
@@ -168,12 +168,13 @@ def raise_for_status(response: requests.Response) -> None:
     response.close()
     message = backend_message(body, f"HTTP {status}")
     retry_after = response.headers.get("Retry-After")
+    headers = {"Retry-After": retry_after} if retry_after else None
     if status < 500:
         # 4xx keep status and message (a bad request, a context overflow, a rate limit...);
         # 422 is FastAPI's validation status, which Ollama clients know as 400.
-        raise ProxyError(message, 400 if status == 422 else status, retry_after)
+        raise ProxyError(message, 400 if status == 422 else status, headers)
     if status in (503, 504):
-        raise BackendError(f"backend unavailable (HTTP {status}): {message}", status, retry_after)
+        raise BackendError(f"backend unavailable (HTTP {status}): {message}", status, headers)
     raise BackendError(f"backend error (HTTP {status}): {message}", 502)
 
 

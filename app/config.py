@@ -17,6 +17,7 @@ T = TypeVar("T")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 FLAVOURS = ("generic", "vllm", "llamacpp", "openai", "openrouter")
+_NONE: tuple[str, ...] = ()
 THINKING_CONTROLS = ("auto", "chat_template_kwargs", "reasoning_effort", "none")
 
 
@@ -52,6 +53,8 @@ class Settings:
     max_body_bytes: int = 64 * 1024 * 1024
     pool_size: int = 1000
     completions_max_tokens: int = 4096
+    api_keys: frozenset[str] = frozenset()
+    extra_origins: tuple[str, ...] = ()
     breaker_fail_max: int = 5
     breaker_reset_timeout: float = 30.0
 
@@ -88,6 +91,8 @@ class Settings:
             completions_max_tokens=reader.get(
                 "COMPLETIONS_MAX_TOKENS", cls.completions_max_tokens, _int_between(1, 1 << 24)
             ),
+            api_keys=frozenset(reader.get("PROXY_API_KEYS", _NONE, _comma_list)),
+            extra_origins=reader.get("OLLAMA_ORIGINS", _NONE, _comma_list),
             breaker_fail_max=reader.get(
                 "BREAKER_FAIL_MAX", cls.breaker_fail_max, _int_between(1, 1000)
             ),
@@ -115,6 +120,10 @@ class _Reader:
 
 def _non_empty(raw: str) -> str:
     return raw
+
+
+def _comma_list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
 def _int_between(low: int, high: int) -> Callable[[str], int]:

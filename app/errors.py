@@ -24,13 +24,13 @@ class ProxyError(Exception):
     status = 500
 
     def __init__(
-        self, message: str, status: int | None = None, retry_after: str | None = None
+        self, message: str, status: int | None = None, headers: dict[str, str] | None = None
     ) -> None:
         super().__init__(message)
         self.message = message
         if status is not None:
             self.status = status
-        self.retry_after = retry_after
+        self.headers = headers or {}
 
 
 class BadRequest(ProxyError):
@@ -78,15 +78,15 @@ def openai_error_body(message: str, status: int) -> bytes:
     return json.dumps({"error": error}, separators=(",", ":")).encode()
 
 
-def error_response(message: str, status: int, retry_after: str | None = None) -> Response:
+def error_response(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
     """The error in the shape the current path's clients expect."""
     if request.path.startswith("/v1/"):
         body = openai_error_body(message, status)
     else:
         body = ollama_error_body(message)
     response = Response(body, status=status, mimetype=JSON_MIMETYPE)
-    if retry_after:
-        response.headers["Retry-After"] = retry_after
+    if headers:
+        response.headers.update(headers)
     return response
 
 
@@ -119,7 +119,7 @@ def register_error_handlers(app: Flask) -> None:
     def on_proxy_error(error: ProxyError) -> Response:
         if error.status >= 500:
             log.warning("request failed: %s", error.message, extra={"status": error.status})
-        return error_response(error.message, error.status, error.retry_after)
+        return error_response(error.message, error.status, error.headers)
 
     @app.errorhandler(HTTPException)
     def on_http_error(error: HTTPException) -> Response:

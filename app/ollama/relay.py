@@ -16,6 +16,7 @@ from typing import Any
 
 import requests
 from flask import Response
+from greenlet import GreenletExit
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ReadTimeoutError
 
@@ -171,5 +172,10 @@ def _ndjson(
     except StreamError as exc:
         log.warning("stream ended with an error: %s", exc.message)
         yield ndjson({"error": exc.message})
+    except GreenletExit:
+        # gunicorn kills what still runs when the graceful timeout ends: tell the client the
+        # answer is cut off, then end the response (the worker exits right after).
+        log.warning("stream cut off by shutdown")
+        yield ndjson({"error": "the proxy is shutting down; the answer was cut off"})
     finally:
         response.close()

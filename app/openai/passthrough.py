@@ -51,8 +51,9 @@ def forward(path: str) -> Response:
         if name.lower() not in _NOT_FORWARDED and name.lower() not in named
     }
     authorization = request.headers.get("Authorization")
-    if authorization and not service.settings.api_key:
-        # With no key of its own the proxy is transparent: the client's key reaches the backend.
+    if authorization and not service.settings.api_key and not service.settings.api_keys:
+        # With no key of its own and no keys of its own to check, the proxy is transparent:
+        # the client's key reaches the backend.
         headers["Authorization"] = authorization
     target = "/" + path
     if request.query_string:

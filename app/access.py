@@ -1,0 +1,98 @@
+"""Who may call the proxy: optional API keys for `/api/*` and `/v1/*`, and Ollama's CORS rules.
+
+CORS follows Ollama (protocol.md §1.0): browser pages from localhost and from app, file, IDE
+webview and extension origins are allowed by default, more through OLLAMA_ORIGINS; a request
+from any other origin is refused with 403, as Ollama's CORS middleware does.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hmac
+import re
+
+from flask import Flask, Response, request
+
+from .errors import ProxyError, error_response
+
+_DEFAULT_ORIGINS = (
+    "http://localhost",
+    "https://localhost",
+    "http://localhost:*",
+    "https://localhost:*",
+    "http://127.0.0.1",
+    "https://127.0.0.1",
+    "http://127.0.0.1:*",
+    "https://127.0.0.1:*",
+    "http://0.0.0.0",
+    "https://0.0.0.0",
+    "http://0.0.0.0:*",
+    "https://0.0.0.0:*",
+    "app://*",
+    "file://*",
+    "tauri://*",
+    "vscode-webview://*",
+    "vscode-file://*",
+    "chrome-extension://*",
+    "moz-extension://*",
+    "safari-web-extension://*",
+)
+ALLOWED_HEADERS = (
+    "Authorization, Content-Type, User-Agent, Accept, X-Requested-With, OpenAI-Beta, "
+    "X-Request-ID, x-stainless-arch, x-stainless-async, x-stainless-lang, "
+    "x-stainless-os, x-stainless-package-version, x-stainless-retry-count, "
+    "x-stainless-runtime, x-stainless-runtime-version, x-stainless-timeout"
+)
+ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"
+# Liveness and readiness probes never need a key: Kubernetes sends none.
+OPEN_PATHS = frozenset({"/", "/health", "/ready"})
+
+
+class Unauthorized(ProxyError):
+    status = 401
+
+
+def origin_pattern(origins: tuple[str, ...] = ()) -> re.Pattern[str]:
+    """One compiled matcher for the default origins plus OLLAMA_ORIGINS (`*` is a wildcard)."""
+    patterns = [fnmatch.translate(origin.lower()) for origin in (*_DEFAULT_ORIGINS, *origins)]
+    return re.compile("|".join(patterns))
+
+
+def init_access(app: Flask, extra_origins: tuple[str, ...], api_keys: frozenset[str]) -> None:
+    allowed = origin_pattern(extra_origins)
+
+    @app.before_request
+    def check_access() -> Response | None:
+        origin = request.headers.get("Origin")
+        if origin is not None and not allowed.fullmatch(origin.lower()):
+            return error_response(f"origin {origin} is not allowed (see OLLAMA_ORIGINS)", 403)
+        if request.method == "OPTIONS":
+            return Response(status=204)  # a CORS preflight: the headers are added below
+        if api_keys and request.path not in OPEN_PATHS:
+            _require_key(api_keys)
+        return None
+
+    @app.after_request
+    def add_cors_headers(response: Response) -> Response:
+        origin = request.headers.get("Origin")
+        if origin is not None:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS
+            response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
+            response.headers["Access-Control-Max-Age"] = "43200"
+            response.vary.add("Origin")
+        return response
+
+
+def _require_key(keys: frozenset[str]) -> None:
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    presented = presented.strip()
+    # compare_digest against every key: the time taken says nothing about which key is near.
+    valid = False
+    for key in keys:
+        valid |= hmac.compare_digest(presented.encode(), key.encode())
+    if scheme.lower() != "bearer" or not presented or not valid:
+        raise Unauthorized(
+            "unauthorized: this server requires an API key (Authorization: Bearer <key>)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
