@@ -8,7 +8,7 @@ instead, using E2E_CHAT_MODEL and E2E_EMBED_MODEL.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,3 +107,20 @@ def openai_client(stack: Stack) -> Iterator[openai.OpenAI]:
         base_url=stack.proxy.url + "/v1", api_key="sk-client-key", max_retries=0, timeout=60
     ) as client:
         yield client
+
+
+@pytest.fixture
+def start_proxy(tmp_path: Path) -> Iterator[Callable[..., ProxyProcess]]:
+    """Starts extra proxies with their own settings (a dead backend, tiny timeouts...); each is
+    stopped at the end of the test. Keyword arguments become environment variables."""
+    started: list[ProxyProcess] = []
+
+    def start(**env: str) -> ProxyProcess:
+        log_path = tmp_path / f"gunicorn-{len(started)}.log"
+        process = ProxyProcess(log_path, {"LOG_LEVEL": "DEBUG", **env}).start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
