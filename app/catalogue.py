@@ -8,6 +8,7 @@ alias instead of the backend id it stands for.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -58,7 +59,10 @@ class Catalogue:
         key = _key(requested)
         target = self._aliases.get(key)
         if target is not None:
-            # An explicit alias is trusted even when the backend does not list its target.
+            # An explicit alias is trusted even when the backend does not list its target, or
+            # cannot list anything right now.
+            with contextlib.suppress(BackendError):
+                self._refresh_if_older_than(self._ttl)
             return self._by_key.get(key) or Model(ollama_name(requested), target)
         self._refresh_if_older_than(self._ttl)
         model = self._by_key.get(key)

@@ -194,7 +194,7 @@ def _backend_url(raw: str) -> str:
     url = raw.rstrip("/")
     # A bare host ("http://vllm:8000") means the usual /v1 prefix; any other path is kept as
     # given, because some providers serve the OpenAI API under another prefix.
-    if parts.path in ("", "/"):
+    if not parts.path.strip("/"):
         url += "/v1"
     return url
 

@@ -38,6 +38,12 @@ def streams_tool_calls(flavour: str) -> bool:
     return flavour != "llamacpp"
 
 
+def decodes_webp(flavour: str) -> bool:
+    """False for llama.cpp, whose image loader (stb_image) has no WebP decoder; Ollama re-encodes
+    WebP to PNG for it, which would take an imaging library here."""
+    return flavour != "llamacpp"
+
+
 def embeds_in_batches(flavour: str) -> bool:
     """False where a list input is embedded wrongly: llama-cpp-python shifts every vector after
     the first by a token count, so each input gets a request of its own."""

@@ -33,7 +33,7 @@ def sniff_mime(head: bytes) -> str:
     return FALLBACK_MIME
 
 
-def to_data_uri(image: str) -> str:
+def to_data_uri(image: str, *, webp: bool = True) -> str:
     """Validates one base64 image and returns it as a `data:` URI.
 
     A `data:...;base64,` prefix from a lenient client is accepted and replaced by the sniffed
@@ -57,4 +57,7 @@ def to_data_uri(image: str) -> str:
             raise InvalidImage("is not valid base64") from None
     if not head:
         raise InvalidImage("is empty")
-    return f"data:{sniff_mime(head)};base64,{payload}"
+    mime = sniff_mime(head)
+    if mime == "image/webp" and not webp:
+        raise InvalidImage("is WebP, which this backend cannot decode: send PNG or JPEG")
+    return f"data:{mime};base64,{payload}"

@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 from ..errors import BadRequest
+from .flavours import decodes_webp
 from .images import InvalidImage, to_data_uri
 
 _ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -55,7 +56,7 @@ def to_openai_messages(messages: list[Any], flavour: str) -> list[dict[str, Any]
         out: dict[str, Any] = {"role": role, "content": content or ""}
         images = message.get("images")
         if images:
-            out["content"] = _with_images(index, content or "", images)
+            out["content"] = _with_images(index, content or "", images, decodes_webp(flavour))
         if role == "assistant":
             calls = _tool_calls(index, message.get("tool_calls"))
             if calls:
@@ -72,13 +73,14 @@ def to_openai_messages(messages: list[Any], flavour: str) -> list[dict[str, Any]
     return converted
 
 
-def _with_images(index: int, text: str, images: Any) -> list[dict[str, Any]]:
+def _with_images(index: int, text: str, images: Any, webp: bool) -> list[dict[str, Any]]:
     if not isinstance(images, list):
         raise _bad(index, "images must be a list of base64 strings")
     parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
     for position, image in enumerate(images):
         try:
-            parts.append({"type": "image_url", "image_url": {"url": to_data_uri(image)}})
+            url = to_data_uri(image, webp=webp)
+            parts.append({"type": "image_url", "image_url": {"url": url}})
         except InvalidImage as exc:
             raise _bad(index, f"images[{position}] {exc}") from None
     return parts

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import BadRequest
-from .flavours import adapt_chat_body
+from .flavours import adapt_chat_body, decodes_webp
 from .images import InvalidImage, to_data_uri
 from .messages import sanitize_tools, to_openai_messages
 from .options import sampling_params
@@ -70,7 +70,7 @@ def generate_chat_body(request: dict[str, Any], target: Target, *, stream: bool)
         content = [{"type": "text", "text": content}] if content else []
         for position, image in enumerate(request["images"]):
             try:
-                url = to_data_uri(image)
+                url = to_data_uri(image, webp=decodes_webp(target.flavour))
             except InvalidImage as exc:
                 raise BadRequest(f"invalid image at images[{position}]: {exc}") from None
             content.append({"type": "image_url", "image_url": {"url": url}})
@@ -147,6 +147,8 @@ def thinking_params(think: bool | str, target: Target) -> dict[str, Any]:
         }
         if level:
             params["reasoning_effort"] = level
+        elif think is False and target.flavour == "llamacpp":
+            params["reasoning_effort"] = "none"  # llama.cpp's own switch for "no thinking"
         return params
     if style == "reasoning_effort":
         if think is False:

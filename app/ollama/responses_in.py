@@ -276,6 +276,11 @@ class Translator:
         elif timing.first:
             metrics["prompt_eval_duration"] = timing.first - (timing.headers or timing.start)
             metrics["eval_duration"] = timing.last - timing.first
+        if not isinstance(prompt_tokens, int) and isinstance(llama.get("prompt_n"), int):
+            # llama.cpp counts cached prompt tokens apart (cache_n); Ollama counts them all.
+            prompt_tokens = llama["prompt_n"] + int(llama.get("cache_n") or 0)
+        if not isinstance(completion_tokens, int) and isinstance(llama.get("predicted_n"), int):
+            completion_tokens = llama["predicted_n"]
         if isinstance(prompt_tokens, int):
             metrics["prompt_eval_count"] = prompt_tokens
         if isinstance(completion_tokens, int):

@@ -99,7 +99,7 @@ def test_empty_model_name_is_400(client, backend, path):
         ("/api/generate", {"stream": 1}, "stream"),
         ("/api/pull", {"stream": "true"}, "stream"),
         ("/api/chat", {"options": {"temperature": "hot"}}, "temperature"),
-        ("/api/generate", {"options": {"num_predict": 1.5}}, "num_predict"),
+        ("/api/generate", {"options": {"num_predict": "many"}}, "num_predict"),
         ("/api/chat", {"options": {"top_p": 7}}, "top_p"),
         ("/api/chat", {"options": "fast"}, "options"),
         ("/api/chat", {"keep_alive": "5"}, "keep_alive"),
