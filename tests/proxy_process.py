@@ -57,7 +57,7 @@ class ProxyProcess:
             env=self._env,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509  one prctl call, no locks taken
         )
         log.close()
         deadline = time.monotonic() + timeout

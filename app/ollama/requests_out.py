@@ -60,11 +60,12 @@ def chat_body(request: dict[str, Any], target: Target, *, stream: bool) -> dict[
     return adapt_chat_body(body, target.flavour)
 
 
-def generate_chat_body(request: dict[str, Any], target: Target, *, stream: bool) -> dict[str, Any]:
-    """A templated generate as the one-turn chat Ollama itself would render."""
-    messages: list[dict[str, Any]] = []
-    if request["system"]:
-        messages.append({"role": "system", "content": request["system"]})
+def generate_chat_body(
+    request: dict[str, Any], target: Target, turns: list[dict[str, str]], *, stream: bool
+) -> dict[str, Any]:
+    """A templated generate as the chat Ollama itself would render: `turns` (context.py's
+    conversation) with the request's images on the last, the prompt."""
+    messages: list[dict[str, Any]] = [dict(turn) for turn in turns]
     content: Any = request["prompt"]
     if request["images"]:
         content = [{"type": "text", "text": content}] if content else []
@@ -74,7 +75,7 @@ def generate_chat_body(request: dict[str, Any], target: Target, *, stream: bool)
             except InvalidImage as exc:
                 raise BadRequest(f"invalid image at images[{position}]: {exc}") from None
             content.append({"type": "image_url", "image_url": {"url": url}})
-    messages.append({"role": "user", "content": content})
+    messages[-1]["content"] = content
     body = _generation_body(request, target, messages, stream=stream)
     return adapt_chat_body(body, target.flavour)
 

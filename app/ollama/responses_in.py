@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from ..streaming import now_rfc3339
+from .context import encode as encode_context
 
 # OpenAI finish_reason -> Ollama done_reason. Ollama never says "tool_calls" (G3).
 _DONE_REASONS = {
@@ -97,6 +98,7 @@ class Translator:
         chat: bool,
         drop_thinking: bool = False,
         top_logprobs: int = 0,
+        conversation: list[dict[str, str]] | None = None,
         timing: Timing | None = None,
     ) -> None:
         self.model = model
@@ -105,6 +107,9 @@ class Translator:
         # Alternatives are shown only when asked for (a backend may need to compute one anyway).
         self.top_logprobs = top_logprobs
         self.pieces = 0  # output chunks: the token count when a backend reports no usage
+        # Generate's `context`: the turns so far; the answer's text is collected to append.
+        self.conversation = conversation
+        self._answer: list[str] = []
         self.timing = timing or Timing()
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] | None = None
@@ -150,6 +155,8 @@ class Translator:
             return None
         self.timing.token()
         self.pieces += 1
+        if self.conversation is not None and text:
+            self._answer.append(text)
         chunk = self._chunk(text, thinking)
         if tokens:
             chunk["logprobs"] = tokens
@@ -209,11 +216,15 @@ class Translator:
             raise StreamError(
                 "the backend's answer ended before it was complete (no finish_reason)"
             )
-        return {
+        closing: dict[str, Any] = {
             "done": True,
             "done_reason": _DONE_REASONS.get(self.finish_reason, "stop"),
-            **self._metrics(),
         }
+        if self.conversation is not None:
+            answer = {"role": "assistant", "content": "".join(self._answer)}
+            closing["context"] = encode_context([*self.conversation, answer])
+        closing.update(self._metrics())
+        return closing
 
     def _chunk(self, text: str, thinking: str) -> dict[str, Any]:
         if self.chat:
@@ -248,7 +259,10 @@ class Translator:
         answer = choice.get("message")
         if not isinstance(answer, dict):
             answer = {"content": choice.get("text")}
-        result = self._chunk(answer.get("content") or "", self._thinking(answer))
+        text = answer.get("content") or ""
+        if self.conversation is not None:
+            self._answer.append(text)
+        result = self._chunk(text, self._thinking(answer))
         tokens = convert_logprobs(choice.get("logprobs"), self.top_logprobs)
         if tokens:
             result["logprobs"] = tokens

@@ -11,6 +11,7 @@ from ..catalogue import Model
 from ..errors import BadRequest
 from ..services import Services, services
 from . import bp
+from .context import conversation, decode
 from .flavours import streams_tool_calls
 from .relay import json_response, load_reply, replay_as_stream, stream_answer, whole_answer
 from .requests_out import (
@@ -30,12 +31,15 @@ def _target(service: Services, model: Model) -> Target:
     return Target(model.backend_id, settings.backend_flavour, settings.thinking_control)
 
 
-def _translator(request: dict[str, Any], *, chat: bool) -> Translator:
+def _translator(
+    request: dict[str, Any], *, chat: bool, conversation: list[dict[str, str]] | None = None
+) -> Translator:
     return Translator(
         request["model"],
         chat=chat,
         drop_thinking=request["think"] is False,
         top_logprobs=request["top_logprobs"],
+        conversation=conversation,
     )
 
 
@@ -69,9 +73,10 @@ def generate() -> Response:
     if not request["prompt"]:
         return load_reply(request["model"], request["keep_alive"], chat=False)
     target = _target(service, model)
-    translator = _translator(request, chat=False)
     stream = request["stream"]
     if request["raw"] or request["suffix"]:
+        # Untemplated prompts: no conversation to carry, so no context (as in raw Ollama).
+        translator = _translator(request, chat=False)
         path = COMPLETIONS_PATH
         body = completions_body(
             request,
@@ -80,8 +85,10 @@ def generate() -> Response:
             default_max_tokens=service.settings.completions_max_tokens,
         )
     else:
+        turns = conversation(request["prompt"], request["system"], decode(request["context"]))
+        translator = _translator(request, chat=False, conversation=turns)
         path = CHAT_PATH
-        body = generate_chat_body(request, target, stream=stream)
+        body = generate_chat_body(request, target, turns, stream=stream)
     if stream:
         return stream_answer(service.backend, path, body, translator)
     return json_response(whole_answer(service.backend, path, body, translator))

@@ -178,3 +178,26 @@ def test_model_management_the_backend_cannot_do_is_refused_clearly(client) -> No
         client.delete("fake-chat")
     assert caught.value.status_code == 501
     assert "not supported" in caught.value.error
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_generate_context_continues_the_conversation(client, backend, stream: bool) -> None:
+    first = client.generate("fake-chat", prompt="my name is Ada", system="Be terse.")
+    assert first.context
+    result = client.generate("fake-chat", prompt="what is my name?", context=first.context,
+                             stream=stream)  # fmt: skip
+    chunks = list(result) if stream else [result]
+    assert "".join(chunk.response for chunk in chunks) == "echo: what is my name?"
+    assert _chat_requests(backend)[-1]["messages"] == [
+        {"role": "system", "content": "Be terse."},
+        {"role": "user", "content": "my name is Ada"},
+        {"role": "assistant", "content": "echo: my name is Ada"},
+        {"role": "user", "content": "what is my name?"},
+    ]
+    assert chunks[-1].context
+
+
+def test_raw_generate_returns_no_context(client) -> None:
+    reply = client.generate("fake-chat", prompt="raw text", raw=True)
+    assert reply.response == "completion: raw text"
+    assert reply.context is None

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from app.errors import BadRequest
+from app.ollama.context import conversation, decode
 from app.ollama.requests_out import (
     Target,
     chat_body,
@@ -40,7 +41,8 @@ def chat(target: Target | None = None, *, stream: bool = True, **fields: Any) ->
 
 def generate(target: Target | None = None, *, stream: bool = True, **fields: Any) -> dict[str, Any]:
     request = load(generate_schema, {"model": "qwen3", **fields})
-    return generate_chat_body(request, target or Target("m"), stream=stream)
+    turns = conversation(request["prompt"], request["system"], decode(request["context"]))
+    return generate_chat_body(request, target or Target("m"), turns, stream=stream)
 
 
 def completions(*, stream: bool = False, flavour: str = "generic", **fields: Any) -> dict[str, Any]:
