@@ -38,6 +38,13 @@ def streams_tool_calls(flavour: str) -> bool:
     return flavour != "llamacpp"
 
 
+def supports_suffix(flavour: str) -> bool:
+    """False for vLLM, whose /v1/completions has no fill-in-the-middle (`suffix` is rejected or
+    silently ignored depending on the version); answered as Ollama answers a model without the
+    `insert` capability."""
+    return flavour != "vllm"
+
+
 def decodes_webp(flavour: str) -> bool:
     """False for llama.cpp, whose image loader (stb_image) has no WebP decoder; Ollama re-encodes
     WebP to PNG for it, which would take an imaging library here."""

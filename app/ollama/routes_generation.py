@@ -12,7 +12,7 @@ from ..errors import BadRequest
 from ..services import Services, services
 from . import bp
 from .context import conversation, decode
-from .flavours import streams_tool_calls
+from .flavours import streams_tool_calls, supports_suffix
 from .relay import json_response, load_reply, replay_as_stream, stream_answer, whole_answer
 from .requests_out import (
     CHAT_PATH,
@@ -74,6 +74,8 @@ def generate() -> Response:
         return load_reply(request["model"], request["keep_alive"], chat=False)
     target = _target(service, model)
     stream = request["stream"]
+    if request["suffix"] and not request["raw"] and not supports_suffix(target.flavour):
+        raise BadRequest(f'"{request["model"]}" does not support insert')
     if request["raw"] or request["suffix"]:
         # Untemplated prompts: no conversation to carry, so no context (as in raw Ollama).
         translator = _translator(request, chat=False)

@@ -201,3 +201,10 @@ def test_raw_generate_returns_no_context(client) -> None:
     reply = client.generate("fake-chat", prompt="raw text", raw=True)
     assert reply.response == "completion: raw text"
     assert reply.context is None
+
+
+def test_suffix_on_vllm_is_refused_as_ollama_refuses_insert(client) -> None:
+    with pytest.raises(ollama.ResponseError) as caught:
+        client.generate("fake-chat", prompt="def add(a, b):", suffix="    return c")
+    assert caught.value.status_code == 400
+    assert caught.value.error == '"fake-chat" does not support insert'
