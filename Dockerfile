@@ -16,9 +16,10 @@ WORKDIR /srv
 COPY app/ app/
 COPY wsgi.py gunicorn.conf.py ./
 USER 10001
-EXPOSE 11434
+# 9100: Prometheus metrics (METRICS_PORT), served by gunicorn's master; keep it cluster-internal.
+EXPOSE 11434 9100
 # Kubernetes uses its own probes; this serves `docker run` and compose.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s \
-  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:11434/', timeout=2)"]
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:11434/health', timeout=2)"]
 # exec form: gunicorn is PID 1 and receives SIGTERM for a graceful shutdown.
 CMD ["gunicorn", "-c", "gunicorn.conf.py"]

@@ -2,10 +2,18 @@
 
 gevent patches only inside the workers, so this file imports nothing that pulls in ssl users
 (requests, urllib3) or the app's blueprints (stack.md §2, §4).
+
+Metrics (stack.md §1): every worker writes its values to files in PROMETHEUS_MULTIPROC_DIR; the
+master serves their sum on METRICS_PORT, wipes the files when it starts, and drops a dead
+worker's live gauges (in-flight streams, breaker state, process stats) when it exits.
 """
 
+import logging
 import os
+import shutil
 import sys
+import tempfile
+from typing import Any
 
 from dotenv import load_dotenv
 
@@ -19,6 +27,22 @@ try:
     settings = Settings.from_env()
 except ConfigError as exc:  # fail once, clearly, in the master instead of in every worker
     sys.exit(f"configuration error: {exc}")
+
+# prometheus_client picks in-process or file-backed values when it is first imported, so the
+# directory must be in the environment before any import below. Without one configured, a
+# fresh directory on tmpfs serves this run and is removed at exit.
+_OWN_METRICS_DIR = "ollama-proxy-metrics-"
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _shm = "/dev/shm"  # noqa: S108  memory-backed, like the emptyDir Kubernetes would mount
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+        prefix=_OWN_METRICS_DIR, dir=_shm if os.path.isdir(_shm) else None
+    )
+METRICS_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+os.makedirs(METRICS_DIR, exist_ok=True)
+
+from prometheus_flask_exporter.multiprocess import GunicornPrometheusMetrics  # noqa: E402
+
+from app.logconfig import ACCESS_FORMAT, logging_config  # noqa: E402  stdlib + json logger
 
 wsgi_app = "wsgi:app"
 bind = [f"[{settings.host}]:{settings.port}" if ":" in settings.host else
@@ -36,7 +60,53 @@ control_socket_disable = True  # no writable $HOME in the container
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108  heartbeat file on tmpfs
 accesslog = "-"
 # No %(u)s (it decodes a Basic-auth user from Authorization) and the path without its query
-# string (some clients put keys there): secrets stay out of the access log.
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms "%(a)s"'
+# string (some clients put keys there): secrets stay out of the access log. The JSON fields
+# come from app.logconfig.AccessFields.
+access_log_format = ACCESS_FORMAT
 errorlog = "-"
 loglevel = settings.log_level.lower()
+# One JSON object per line on stdout, for gunicorn's own lines, the access log and the app.
+logconfig_dict = logging_config(settings.log_level)
+logging.captureWarnings(True)  # a warning is a JSON line too, not stray text on stderr
+
+
+def _remove_own_metrics_dir() -> None:
+    if os.path.basename(METRICS_DIR).startswith(_OWN_METRICS_DIR):
+        shutil.rmtree(METRICS_DIR, ignore_errors=True)
+
+
+def on_starting(server: Any) -> None:
+    # Once per master start, not on a reload (SIGHUP), which would delete live workers' values.
+    # Files, not the directory: it is often a mount point (emptyDir).
+    for name in os.listdir(METRICS_DIR):
+        if name.endswith(".db"):
+            os.remove(os.path.join(METRICS_DIR, name))
+
+
+def when_ready(server: Any) -> None:
+    # The same interface as the proxy: 0.0.0.0 in a container (Prometheus scrapes the pod's
+    # IP), loopback when the proxy itself is kept local. It answers on any path, without auth.
+    try:
+        GunicornPrometheusMetrics.start_http_server_when_ready(settings.metrics_port, settings.host)
+    except OSError as exc:
+        _remove_own_metrics_dir()
+        raise RuntimeError(
+            f"cannot serve metrics on {settings.host}:{settings.metrics_port}: {exc}"
+        ) from None
+    server.log.info("Serving metrics at %s:%d", settings.host, settings.metrics_port)
+
+
+def post_worker_init(worker: Any) -> None:
+    # Runs in the worker after gevent patched it: the sampler's thread is a greenlet.
+    from app.procstats import start_process_sampler  # noqa: PLC0415  not in the master
+
+    start_process_sampler()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    # Live gauges (streams in flight, breaker state, process stats) must not outlive the worker.
+    GunicornPrometheusMetrics.mark_process_dead_on_child_exit(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    _remove_own_metrics_dir()

@@ -8,9 +8,10 @@ connection failures only, and the circuit breaker. Every network failure leaves 
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import requests
@@ -18,13 +19,30 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ProtocolError
 from urllib3.util.retry import Retry
 
+from . import metrics
 from .breaker import BackendBreaker
 from .config import Settings
 from .errors import BackendError, ProxyError, backend_message
+from .requestid import current, upstream_id
+
+log = logging.getLogger(__name__)
 
 USER_AGENT = "ollama-openai-proxy"
 # Error bodies are read whole to extract the message; a hostile backend cannot make us hold more.
 MAX_ERROR_BODY = 64 * 1024
+
+
+class CountingRetry(Retry):
+    """urllib3's Retry, counting each retry it allows in the metrics.
+
+    `response.raw.retries.history` also lists them, but only for requests that finally got a
+    response; a request whose retries all failed leaves no response to read it from.
+    """
+
+    def increment(self, *args: Any, **kwargs: Any) -> Self:
+        retry = super().increment(*args, **kwargs)  # raises when no retry is left
+        metrics.backend_retry("connect")
+        return retry
 
 
 def dumps(payload: Any) -> bytes:
@@ -53,7 +71,7 @@ class Backend:
         session.trust_env = False
         session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
         session.verify = settings.verify_ssl
-        retry = Retry(
+        retry = CountingRetry(
             total=settings.max_retries,
             connect=settings.max_retries,  # the request never left: safe for POST too
             read=0,  # once the backend may have seen the request, a retry could duplicate work
@@ -87,10 +105,15 @@ class Backend:
         stream: bool = False,
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
+        timeout: float | None = None,
     ) -> requests.Response:
-        """One HTTP exchange; returns whatever status the backend answered with."""
+        """One HTTP exchange; returns whatever status the backend answered with.
+
+        `timeout` replaces both timeouts for a call that must be quick (the readiness probe).
+        """
         wait = self.breaker.retry_in()
         if wait > 0:
+            metrics.backend_error("breaker_open")
             seconds = math.ceil(wait)
             raise BackendError(
                 f"backend {self.display} is unavailable after repeated failures; "
@@ -98,6 +121,8 @@ class Backend:
                 503,
                 {"Retry-After": str(seconds)},
             )
+        timeouts = self.timeout if timeout is None else (min(self.timeout[0], timeout), timeout)
+        headers, sent_id = _with_request_id(headers)
         try:
             response = self._request_with_stale_retry(
                 method,
@@ -106,22 +131,35 @@ class Backend:
                 headers=headers,
                 params=params,
                 stream=stream,
-                timeout=self.timeout,
+                timeout=timeouts,
                 allow_redirects=False,
             )
         except requests.Timeout as exc:
             self.breaker.record_failure(exc)
+            metrics.backend_error(
+                "connect" if isinstance(exc, requests.ConnectTimeout) else "timeout"
+            )
             raise BackendError(
-                f"backend {self.display} did not answer within {self.timeout[1]:g}s", 504
+                f"backend {self.display} did not answer within {timeouts[1]:g}s", 504
             ) from None
         except requests.RequestException as exc:
             self.breaker.record_failure(exc)
+            metrics.backend_error("connect")
             raise BackendError(f"backend {self.display} unreachable: {_reason(exc)}", 502) from None
-        if response.status_code >= 500:
-            self.breaker.record_failure(BackendError(f"HTTP {response.status_code}"))
+        status = response.status_code
+        metrics.backend_answered(path.partition("?")[0], response.elapsed.total_seconds(), status)
+        if status >= 500:
+            self.breaker.record_failure(BackendError(f"HTTP {status}"))
         else:
             self.breaker.record_success()
+        if log.isEnabledFor(logging.DEBUG):
+            _log_exchange(method, path, response, sent_id)
         return response
+
+    def stream_broke(self, exc: BaseException, kind: str = "stream_broken") -> None:
+        """A response that had started failed mid-body: counts for the breaker and metrics."""
+        self.breaker.record_failure(exc)
+        metrics.backend_error(kind)
 
     def _request_with_stale_retry(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         # A pooled keep-alive socket the backend closed while idle fails before any response byte
@@ -131,6 +169,7 @@ class Backend:
         except requests.ConnectionError as exc:
             if not _is_stale_socket(exc):
                 raise
+        metrics.backend_retry("stale_connection")
         return self.session.request(method, url, **kwargs)
 
     def post(self, path: str, payload: Any, *, stream: bool = False) -> requests.Response:
@@ -145,8 +184,8 @@ class Backend:
         raise_for_status(response)
         return response
 
-    def get_json(self, path: str) -> Any:
-        response = self.send("GET", path)
+    def get_json(self, path: str, *, timeout: float | None = None) -> Any:
+        response = self.send("GET", path, timeout=timeout)
         raise_for_status(response)
         return parse_json_body(response, path)
 
@@ -176,6 +215,36 @@ def raise_for_status(response: requests.Response) -> None:
     if status in (503, 504):
         raise BackendError(f"backend unavailable (HTTP {status}): {message}", status, headers)
     raise BackendError(f"backend error (HTTP {status}): {message}", 502)
+
+
+def _log_exchange(method: str, path: str, response: requests.Response, sent_id: str | None) -> None:
+    # The IDs tie this line to the backend's own logs: the one sent, and the one it answered.
+    fields = {
+        "backend_status": response.status_code,
+        "duration_ms": round(response.elapsed.total_seconds() * 1000, 3),
+        "upstream_request_id": sent_id,
+        "backend_request_id": response.headers.get("X-Request-ID"),
+    }
+    log.debug(
+        "backend answered %s %s: %s",
+        method,
+        path.partition("?")[0],
+        response.status_code,
+        extra={key: value for key, value in fields.items() if value is not None},
+    )
+
+
+def _with_request_id(
+    headers: Mapping[str, str] | None,
+) -> tuple[Mapping[str, str] | None, str | None]:
+    """The headers with this request's ID for the backend (replacing a client's own)."""
+    request_id = current()
+    if request_id is None:
+        return headers, None
+    sent = upstream_id(request_id)
+    merged = {k: v for k, v in (headers or {}).items() if k.lower() != "x-request-id"}
+    merged["X-Request-ID"] = sent
+    return merged, sent
 
 
 def _is_stale_socket(exc: requests.ConnectionError) -> bool:

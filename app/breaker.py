@@ -8,11 +8,16 @@ only as the state machine: the I/O happens outside, and its outcome is fed in af
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
 import pybreaker
+
+from . import metrics
+
+log = logging.getLogger(__name__)
 
 
 def _succeed() -> None:
@@ -21,6 +26,21 @@ def _succeed() -> None:
 
 def _fail(exc: BaseException) -> NoReturn:
     raise exc
+
+
+class StateReporter(pybreaker.CircuitBreakerListener):
+    """Publishes every state change: the state gauge, the transitions counter, a log line."""
+
+    def state_change(
+        self,
+        cb: pybreaker.CircuitBreaker,
+        old_state: pybreaker.CircuitBreakerState | None,
+        new_state: pybreaker.CircuitBreakerState,
+    ) -> None:
+        metrics.breaker_state(new_state.name)
+        level = logging.WARNING if new_state.name == pybreaker.STATE_OPEN else logging.INFO
+        old = old_state.name if old_state is not None else "none"
+        log.log(level, "circuit breaker %s -> %s", old, new_state.name)
 
 
 class BackendBreaker:
@@ -36,8 +56,9 @@ class BackendBreaker:
             reset_timeout=reset_timeout,
             state_storage=self._storage,
             name="backend",
-            listeners=list(listeners),
+            listeners=[StateReporter(), *listeners],
         )
+        metrics.breaker_state(pybreaker.STATE_CLOSED, changed=False)
 
     @property
     def state(self) -> str:

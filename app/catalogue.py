@@ -75,6 +75,17 @@ class Catalogue:
             return Model(ollama_name(requested), self._mapping.default_model)
         raise model_not_found(requested)
 
+    def fetched_ago(self) -> float:
+        """Seconds since the backend last answered `/models` (infinite if it never has)."""
+        return time.monotonic() - self._fetched_at
+
+    def refresh(self, timeout: float | None = None) -> None:
+        """Fetches the model list now (the readiness probe); raises the backend's error."""
+        with self._lock:
+            listing = self._backend.get_json("/models", timeout=timeout)
+            self._install(listing)
+            self._fetched_at = time.monotonic()
+
     def _refresh_if_older_than(self, seconds: float) -> None:
         if time.monotonic() - self._fetched_at < seconds:
             return

@@ -57,12 +57,13 @@ class Settings:
     extra_origins: tuple[str, ...] = ()
     breaker_fail_max: int = 5
     breaker_reset_timeout: float = 30.0
+    metrics_port: int = 9100
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         reader = _Reader(env)
-        return cls(
+        settings = cls(
             backend_url=reader.get("OPENAI_API_BASE_URL", cls.backend_url, _backend_url),
             api_key=env.get("OPENAI_API_KEY") or None,
             host=reader.get("PROXY_HOST", cls.host, _non_empty),
@@ -99,7 +100,14 @@ class Settings:
             breaker_reset_timeout=reader.get(
                 "BREAKER_RESET_TIMEOUT", cls.breaker_reset_timeout, _positive_float
             ),
+            metrics_port=reader.get("METRICS_PORT", cls.metrics_port, _int_between(1, 65535)),
         )
+        if settings.metrics_port == settings.port:
+            raise ConfigError(
+                f"METRICS_PORT={str(settings.metrics_port)!r} is invalid: "
+                "it must differ from PROXY_PORT"
+            )
+        return settings
 
 
 class _Reader:

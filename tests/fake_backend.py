@@ -383,6 +383,7 @@ class FakeBackend:
         self.requests: list[JSON] = []
         self.events: list[JSON] = []
         self.open_streams = 0
+        self.connections_accepted = 0  # TCP connections, to tell pooled reuse from reconnects
         self._ids = itertools.count(1)
         self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
@@ -432,6 +433,7 @@ class FakeBackend:
         with self.lock:
             self.requests.clear()
             self.events.clear()
+            self.connections_accepted = 0
 
     # Helpers for the handler threads.
 
@@ -657,6 +659,9 @@ def sse_bytes(payload: Any, comments: bool) -> bytes:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's listen backlog is 5: a burst of connections would overflow it and see
+    # resets no real model server (uvicorn: 2048) would give.
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], handler: type, backend: FakeBackend) -> None:
         self.backend = backend
@@ -679,6 +684,7 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         with self.server.backend.lock:
             self.server.backend._connections.add(self.connection)
+            self.server.backend.connections_accepted += 1
 
     def finish(self) -> None:
         with self.server.backend.lock:

@@ -37,12 +37,17 @@ class ProxyProcess:
     def __init__(self, log_path: Path, env: dict[str, str]) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.metrics_port = free_port()  # proxies run side by side: each its own metrics port
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         self.log_path = log_path
         self._env = {
             **os.environ,
             "PROXY_ENV_FILE": os.devnull,  # a developer's .env must not change the tests
             "PROXY_HOST": "127.0.0.1",
             "PROXY_PORT": str(self.port),
+            "METRICS_PORT": str(self.metrics_port),
+            # Empty: each gunicorn makes (and removes) its own metrics directory.
+            "PROMETHEUS_MULTIPROC_DIR": "",
             "WEB_CONCURRENCY": "2",
             "PYTHONUNBUFFERED": "1",
             **env,
@@ -67,7 +72,7 @@ class ProxyProcess:
             try:
                 if requests.get(self.url + "/", timeout=1).ok:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening, or still booting
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"gunicorn did not answer within {timeout}s:\n{self.logs()}")
@@ -76,6 +81,16 @@ class ProxyProcess:
     def pid(self) -> int:
         assert self._process is not None
         return self._process.pid
+
+    def send_signal(self, signum: int = signal.SIGTERM) -> None:
+        """Signals the gunicorn master and returns at once (shutdown tests watch what follows)."""
+        assert self._process is not None
+        self._process.send_signal(signum)
+
+    def wait(self, timeout: float) -> int:
+        """Waits for gunicorn to exit; returns its exit code (TimeoutExpired if it does not)."""
+        assert self._process is not None
+        return self._process.wait(timeout)
 
     def stop(self, timeout: float = 30.0) -> int | None:
         """SIGTERM, as Kubernetes does; returns gunicorn's exit code."""

@@ -10,7 +10,6 @@ client fails: the model server stops generating at once (stack.md §2).
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,10 +21,9 @@ from urllib3.exceptions import ReadTimeoutError
 
 from ..backend import Backend, parse_json_body
 from ..errors import JSON_MIMETYPE, BackendError
+from ..observe import Exchange
 from ..streaming import SSEProtocolError, iter_raw, iter_sse_data, ndjson, now_rfc3339
 from .responses_in import StreamError, Translator
-
-log = logging.getLogger(__name__)
 
 NDJSON_MIMETYPE = "application/x-ndjson"
 # nginx buffers proxied responses unless told not to; a buffered stream arrives all at once.
@@ -54,14 +52,17 @@ def load_reply(model: str, keep_alive: float | None, *, chat: bool) -> Response:
 def whole_answer(
     backend: Backend, path: str, body: dict[str, Any], translator: Translator
 ) -> dict[str, Any]:
+    exchange = Exchange(body.get("model"))
     response = backend.post(path, body)
     completion = parse_json_body(response, path)
     if not isinstance(completion, dict):
         raise BackendError(f"backend sent an unexpected answer for {path}")
     try:
-        return translator.complete(completion)
+        result = translator.complete(completion)
     except StreamError as exc:
         raise BackendError(exc.message, exc.status) from None
+    exchange.tokens(translator.usage)
+    return result
 
 
 def replay_as_stream(result: dict[str, Any], *, chat: bool) -> Response:
@@ -87,6 +88,7 @@ def replay_as_stream(result: dict[str, Any], *, chat: bool) -> Response:
 def stream_answer(
     backend: Backend, path: str, body: dict[str, Any], translator: Translator
 ) -> Response:
+    exchange = Exchange(body.get("model"))
     response = backend.post(path, body, stream=True)
     translator.timing.backend_answered()
     events = _events(response, backend)
@@ -100,9 +102,13 @@ def stream_answer(
         raise
     if finished:
         response.close()
+        # The whole answer (tool calls only, say) goes out in one write: a stream all the same.
+        exchange.stream_started()
+        exchange.first_chunk()
+        exchange.stream_ended("completed", translator.usage, translator.pieces)
         return Response(b"".join(map(ndjson, head)), mimetype=NDJSON_MIMETYPE)
     return Response(
-        _ndjson(head, events, translator, response),
+        _ndjson(head, events, translator, response, exchange),
         mimetype=NDJSON_MIMETYPE,
         headers=STREAM_HEADERS,
     )
@@ -142,12 +148,12 @@ def _events(response: requests.Response, backend: Backend) -> Iterator[dict[str,
                 raise StreamError(f"the backend sent a malformed event: {payload[:100]!r}")
             yield event
     except ReadTimeoutError as exc:
-        backend.breaker.record_failure(exc)
+        backend.stream_broke(exc, "stream_timeout")
         raise StreamError(
             f"the backend sent nothing for {backend.timeout[1]:g}s in the middle of the answer"
         ) from None
     except (Urllib3Error, requests.RequestException, OSError) as exc:
-        backend.breaker.record_failure(exc)
+        backend.stream_broke(exc)
         raise StreamError(
             "the connection to the backend broke in the middle of the answer"
         ) from None
@@ -160,22 +166,32 @@ def _ndjson(
     events: Iterator[dict[str, Any]],
     translator: Translator,
     response: requests.Response,
+    exchange: Exchange,
 ) -> Iterator[bytes]:
+    exchange.stream_started()
+    outcome, error = "error", None
     try:
-        for chunk in head:
+        yield ndjson(head[0])  # the first output: `_head` stops at it
+        exchange.first_chunk()
+        for chunk in head[1:]:
             yield ndjson(chunk)
         for event in events:
             for chunk in translator.feed(event):
                 yield ndjson(chunk)
         for chunk in _tail(translator):
             yield ndjson(chunk)
+        outcome = "completed"
     except StreamError as exc:
-        log.warning("stream ended with an error: %s", exc.message)
+        outcome, error = "backend_error", exc.message
         yield ndjson({"error": exc.message})
     except GreenletExit:
         # gunicorn kills what still runs when the graceful timeout ends: tell the client the
         # answer is cut off, then end the response (the worker exits right after).
-        log.warning("stream cut off by shutdown")
+        outcome = "shutdown"
         yield ndjson({"error": "the proxy is shutting down; the answer was cut off"})
+    except GeneratorExit:
+        outcome = "client_disconnect"  # the write to the client failed: gunicorn closed us
+        raise
     finally:
         response.close()
+        exchange.stream_ended(outcome, translator.usage, translator.pieces, error)

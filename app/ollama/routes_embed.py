@@ -10,6 +10,7 @@ from flask import Response
 from ..backend import parse_json_body
 from ..body import json_body
 from ..errors import BadRequest, ProxyError
+from ..observe import Exchange
 from ..services import services
 from . import bp
 from .embeddings import (
@@ -39,6 +40,7 @@ def _embed(
         )
         tokens += prompt_tokens(answer)
         result.extend(vectors(answer, len(batch)))
+    Exchange(backend_model).tokens({"prompt_tokens": tokens})
     return tokens, result
 
 

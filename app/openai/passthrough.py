@@ -11,10 +11,12 @@ from collections.abc import Iterator
 
 import requests
 from flask import Response, request
+from greenlet import GreenletExit
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from ..backend import Backend
 from ..errors import openai_error_body
+from ..observe import Exchange
 from ..services import services
 from ..streaming import iter_raw
 from . import bp
@@ -63,7 +65,9 @@ def forward(path: str) -> Response:
         request.method, target, body or None, stream=True, headers=headers
     )
     sse = response.headers.get("Content-Type", "").startswith("text/event-stream")
-    relayed = Response(_relay(response, service.backend, sse=sse), status=response.status_code)
+    # SSE answers are streams in the metrics; the body is not parsed, so the model is unknown.
+    exchange = Exchange(None) if sse else None
+    relayed = Response(_relay(response, service.backend, exchange), status=response.status_code)
     for name, value in response.headers.items():
         if name.lower() not in _NOT_RELAYED:
             relayed.headers[name] = value
@@ -72,16 +76,37 @@ def forward(path: str) -> Response:
     return relayed
 
 
-def _relay(response: requests.Response, backend: Backend, *, sse: bool) -> Iterator[bytes]:
+def _relay(
+    response: requests.Response, backend: Backend, exchange: Exchange | None
+) -> Iterator[bytes]:
+    if exchange is not None:
+        exchange.stream_started()
+    outcome, error = "error", None
     try:
         # decode=False: compressed bytes stay compressed, matching the relayed Content-Encoding.
-        yield from iter_raw(response, decode=False)
+        chunks = iter_raw(response, decode=False)
+        first = next(chunks, None)
+        if first is not None:
+            yield first
+            if exchange is not None:
+                exchange.first_chunk()
+            yield from chunks
+        outcome = "completed"
     except (Urllib3Error, requests.RequestException, OSError) as exc:
-        backend.breaker.record_failure(exc)
+        backend.stream_broke(exc)
+        outcome = "backend_error"
+        error = "the connection to the backend broke in the middle of the answer"
         # The status is sent already. An SSE client gets an error event (the openai SDK raises
         # on it); a body with a Content-Length arrives visibly short.
-        if sse:
-            message = "the connection to the backend broke in the middle of the answer"
-            yield b"data: " + openai_error_body(message, 502) + b"\n\n"
+        if exchange is not None:
+            yield b"data: " + openai_error_body(error, 502) + b"\n\n"
+    except GeneratorExit:
+        outcome = "client_disconnect"
+        raise
+    except GreenletExit:
+        outcome = "shutdown"
+        raise
     finally:
         response.close()
+        if exchange is not None:
+            exchange.stream_ended(outcome, error=error, count_tokens=False)

@@ -72,6 +72,7 @@ def test_blank_values_count_as_unset() -> None:
         ),
         ("BREAKER_FAIL_MAX", "3", "breaker_fail_max", 3),
         ("BREAKER_RESET_TIMEOUT", "0.5", "breaker_reset_timeout", 0.5),
+        ("METRICS_PORT", "9200", "metrics_port", 9200),
     ],
 )
 def test_each_variable_is_parsed(variable: str, raw: str, attribute: str, expected: object) -> None:
@@ -108,6 +109,8 @@ def test_each_variable_is_parsed(variable: str, raw: str, attribute: str, expect
         ("COMPLETIONS_MAX_TOKENS", "0", "between 1 and"),
         ("BREAKER_FAIL_MAX", "0", "between 1 and 1000"),
         ("BREAKER_RESET_TIMEOUT", "0", "positive"),
+        ("METRICS_PORT", "0", "between 1 and 65535"),
+        ("METRICS_PORT", "11434", "must differ from PROXY_PORT"),
         ("OPENAI_API_BASE_URL", "localhost:8000", "http:// or https://"),
         ("OPENAI_API_BASE_URL", "ftp://host/v1", "http:// or https://"),
         ("OPENAI_API_BASE_URL", "http://", "http:// or https://"),
