@@ -1,0 +1,138 @@
+"""`python -m bench [--quick] [--streams N] [--json PATH]`: run everything, print the table.
+
+nginx (fixed answers) and wrk (load) for throughput, CPU and latency; tests/fake_backend.py for
+what needs a backend that trickles (open streams, time to first token). Every process started
+here is stopped on the way out, whatever happens; all traffic stays on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.fake_backend import FakeBackend
+
+from . import nginx, proxy, report, scenarios, streams, tools
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="about 30 s instead of 2-3 min")
+    parser.add_argument(
+        "--streams", type=int, default=500, metavar="N", help="open streams to hold (500)"
+    )
+    parser.add_argument("--json", type=Path, metavar="PATH", help="save the raw numbers here")
+    return parser.parse_args(argv)
+
+
+def _progress(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _raise_fd_limit(needed: int) -> None:
+    """Each held stream costs a descriptor here, two in the worker and one in the fake backend."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard == resource.RLIM_INFINITY else min(hard, max(soft, needed))
+    if wanted > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))  # children inherit it
+
+
+def _wrk_scenarios(workdir: Path, timing: scenarios.Timing) -> dict[str, Any]:
+    with nginx.running(workdir) as server:
+        urls = {"json": server.json_url, "sse": server.sse_url}
+        worker = server.worker()
+
+        def nginx_cpu() -> float:
+            times = worker.cpu_times()
+            return float(times.user + times.system)
+
+        with (
+            proxy.running(workdir, "json", urls["json"] + "/v1") as for_json,
+            proxy.running(workdir, "sse", urls["sse"] + "/v1") as for_sse,
+        ):
+            proxies = {"json": for_json, "sse": for_sse}
+            return scenarios.run_all(
+                workdir,
+                proxies=proxies,
+                backends=urls,
+                backend_cpu=nginx_cpu,
+                timing=timing,
+                progress=_progress,
+            )
+
+
+def _stream_scenarios(workdir: Path, count: int, ttft_requests: int) -> dict[str, Any]:
+    fake = FakeBackend()
+    # socketserver listens with a backlog of 5; hundreds of streams arrive at once here.
+    fake._server.socket.listen(4096)
+    with fake:
+        pool = str(max(1000, count + 100))
+        with proxy.running(workdir, "fake", fake.url, WORKER_CONNECTIONS=pool) as trickle:
+            _progress(f"time to first token, {ttft_requests} requests each way")
+            ttft = [
+                _guarded(streams.first_token, trickle, fake, ttft_requests, pace)
+                for pace in (0.05, 0.0)
+            ]
+            _progress(f"holding {count} streams open")
+            memory = _guarded(streams.open_streams, trickle, fake, count)
+    return {"ttft": ttft, "memory": memory}
+
+
+def _guarded(scenario: Any, *args: Any) -> dict[str, Any]:
+    """A failed scenario is a line in the table, not the end of the run."""
+    try:
+        result: dict[str, Any] = scenario(*args)
+    except (OSError, RuntimeError, ValueError) as exc:
+        return {"error": f"ERROR: {exc}"}
+    return result
+
+
+def _log_notes(workdir: Path) -> list[str]:
+    notes = []
+    for log in sorted(workdir.glob("proxy-*.log")):
+        text = log.read_text(errors="replace")
+        tracebacks = text.count("Traceback (most recent call last)")
+        if tracebacks:
+            notes.append(f"{log.name}: {tracebacks} traceback(s) in the proxy's log")
+    return notes
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    tools.ensure_tools()
+    _raise_fd_limit(4 * args.streams + 1024)
+    if args.quick:
+        timing = scenarios.Timing(warmup=1, throughput=1, latency=1, warm_backend=False)
+        ttft_requests = 10
+    else:
+        timing, ttft_requests = scenarios.Timing(warmup=2, throughput=7, latency=5), 50
+    results: dict[str, Any] = {"machine": tools.machine(), "timing": vars(timing)}
+    busy_before = os.getloadavg()[0]
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="proxy-bench-") as tmp:
+        workdir = Path(tmp)
+        results["cases"] = _wrk_scenarios(workdir, timing)
+        results.update(_stream_scenarios(workdir, args.streams, ttft_requests))
+        results["notes"] = _log_notes(workdir)
+    if busy_before > 0.5:
+        results["notes"].append(
+            f"load average was {busy_before:.2f} at the start: other processes shared the "
+            "machine, so absolute figures are noisy (the ratios less so)"
+        )
+    results["seconds"] = round(time.monotonic() - started, 1)
+    _progress(f"done in {results['seconds']} s")
+    print(report.render(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

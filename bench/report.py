@@ -1,0 +1,157 @@
+"""The markdown table: backend alone beside the proxy, the difference, and DESIGN.md's target.
+
+A figure whose run had socket errors, error statuses or a wrong answer is replaced by what went
+wrong: a clean-looking number from a broken run is worse than no number.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# DESIGN.md, Performance: one gevent worker on a 2-core machine.
+CPU_TARGET_MS = {"api_chat": 0.4, "api_chat_stream": 0.6}
+ADDED_P50_TARGET_MS = 1.0
+STREAMS_TARGET = 2000
+KB_PER_STREAM_TARGET = 50.0
+
+
+_FOOTNOTES = [
+    "CPU per request: user+system time of the one process serving (the proxy's gevent worker, "
+    "or nginx's worker for the backend alone) over the requests wrk completed.",
+    "Time to first token: each request closes once its first text is in, so through the proxy "
+    "a paced request also pays a new backend connection; without a wait the proxy mostly "
+    "reuses pooled ones.",
+    "Memory: RSS of the worker; per stream = (RSS with N open - idle RSS) / N. The allocator "
+    "keeps freed memory, so RSS after closing stays above idle.",
+]
+
+
+def _ms(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f} ms"
+
+
+def _verdict(value: float | None, limit: float, text: str) -> str:
+    if value is None:
+        return text
+    return f"{text} {'✓' if value <= limit else '✗'}"
+
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, ...]] = []
+
+    def add(self, *cells: str) -> None:
+        # An error message must not break the table: no pipes, no line breaks.
+        self.rows.append(tuple(" ".join(c.replace("|", "/").split()) for c in cells))
+
+    def render(self) -> str:
+        head = (
+            "Scenario",
+            "Figure",
+            "Backend alone",
+            "Through proxy",
+            "Proxy vs backend",
+            "Target",
+        )
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        return "\n".join(lines)
+
+
+def _case_rows(table: Table, key: str, entry: dict[str, Any], whole_cpu: float | None) -> None:
+    """The rows of one scenario; `whole_cpu` is the proxy's CPU for a non-streamed /api/chat."""
+    direct, proxy, title = entry["direct"], entry["proxy"], entry["title"]
+    problem = entry["check"] or proxy["problem"]
+    d_problem = direct["problem"]
+    if d_problem or problem:
+        table.add(title, "req/s, 32 conn.", d_problem or f"{direct['rps']:,.0f}",
+                  problem or f"{proxy['rps']:,.0f}", "", "")  # fmt: skip
+    else:
+        ratio = proxy["rps"] / direct["rps"] if direct["rps"] else 0.0
+        shown = f"{ratio:.3f}× (1/{1 / ratio:,.0f})" if ratio else "0×"
+        table.add(title, "req/s, 32 conn.", f"{direct['rps']:,.0f}", f"{proxy['rps']:,.0f}",
+                  shown, "")  # fmt: skip
+        target = CPU_TARGET_MS.get(key)
+        limit = "" if target is None else _verdict(proxy["cpu_ms"], target, f"≤ {target} ms")
+        added = proxy["cpu_ms"] - direct["cpu_ms"]
+        table.add("", "CPU per request", _ms(direct["cpu_ms"]) + " (nginx)",
+                  _ms(proxy["cpu_ms"]), f"+{_ms(added)}", limit)  # fmt: skip
+        if entry["chunks"]:
+            n = entry["chunks"]
+            table.add("", f"CPU per chunk (request / {n})", _ms(direct["cpu_ms"] / n, 4),
+                      _ms(proxy["cpu_ms"] / n, 4), f"+{_ms(added / n, 4)}", "")  # fmt: skip
+            if whole_cpu is not None:
+                marginal = (proxy["cpu_ms"] - whole_cpu) / n
+                table.add("", f"CPU per chunk, marginal: (this − stream:false) / {n}", "",
+                          _ms(marginal, 4), "", "")  # fmt: skip
+    if "p50_ms" not in proxy:
+        return
+    lat_problem = problem or proxy["latency_problem"]
+    for name in ("p50", "p99"):
+        d, p = direct[f"{name}_ms"], proxy[f"{name}_ms"]
+        if direct["latency_problem"] or lat_problem:
+            table.add("", f"latency {name}, 1 conn.", direct["latency_problem"] or _ms(d),
+                      lat_problem or _ms(p), "", "")  # fmt: skip
+            continue
+        target = "" if name == "p99" else _verdict(p - d, ADDED_P50_TARGET_MS, "≤ 1 ms added")
+        table.add("", f"latency {name}, 1 conn.", _ms(d), _ms(p), f"+{_ms(p - d)}", target)
+
+
+def _ttft_rows(table: Table, runs: list[dict[str, Any]]) -> None:
+    for ttft in runs:
+        if "error" in ttft:
+            table.add("time to first token", "p50", "", ttft["error"], "", "")
+            continue
+        d, p = ttft["direct_p50_ms"], ttft["proxy_p50_ms"]
+        pace = f"{ttft['pace_ms']:g} ms before each piece" if ttft["pace_ms"] else "no wait"
+        table.add(f"time to first token ({ttft['requests']} sequential, backend: {pace})",
+                  "p50", _ms(d, 2), _ms(p, 2), f"+{_ms(p - d, 2)}", "")  # fmt: skip
+
+
+def _memory_rows(table: Table, memory: dict[str, Any]) -> None:
+    if "error" in memory:
+        table.add("open streams", "worker RSS", "", memory["error"], "", "")
+        return
+    n, idle = memory["streams"], memory["rss_idle_kb"]
+    table.add("memory, idle worker", "RSS", "", f"{idle / 1024:.1f} MB", "", "")
+    ok = memory["started"] == n and memory["open_at_backend"] >= n
+    held = f"{memory['rss_held_kb'] / 1024:.1f} MB"
+    status = f"{memory['started']}/{n} started, {memory['open_at_backend']} open at backend"
+    table.add(f"memory, {n} open streams", "RSS", "", held if ok else f"ERROR: {status}",
+              f"+{(memory['rss_held_kb'] - idle) / 1024:.1f} MB", "")  # fmt: skip
+    per = memory["kb_per_stream"]
+    target = _verdict(per, KB_PER_STREAM_TARGET, f"≤ {KB_PER_STREAM_TARGET:g} KB")
+    if n < STREAMS_TARGET:
+        target += f" (target is {STREAMS_TARGET:,} streams: --streams {STREAMS_TARGET})"
+    table.add("", "per open stream", "", f"{per:.1f} KB" if ok else "n/a", "", target)
+    closed = "yes" if memory["all_closed_after"] else "NO: backend streams left open"
+    after = f"{memory['rss_after_close_kb'] / 1024:.1f} MB"
+    table.add("", "after closing all", "", f"RSS {after}", f"backend streams closed: {closed}", "")
+
+
+def render(results: dict[str, Any]) -> str:
+    machine = ", ".join(f"{k} {v}" for k, v in results["machine"].items())
+    timing = results["timing"]
+    out = [
+        f"Machine: {machine}.",
+        f"Proxy: one gunicorn gevent worker. wrk -t1, {timing['connections']} connections for "
+        f"{timing['throughput']} s (CPU of the serving process / requests), 1 connection for "
+        f"{timing['latency']} s (latency); {timing['warmup']} s warm-up each"
+        + ("." if timing.get("warm_backend", True) else " (the proxy only)."),
+        "",
+    ]
+    table = Table()
+    cases = results["cases"]
+    whole = cases.get("api_chat")
+    whole_cpu = (
+        None
+        if not whole or whole["check"] or whole["proxy"]["problem"]
+        else (whole["proxy"]["cpu_ms"])
+    )
+    for key, entry in cases.items():
+        _case_rows(table, key, entry, whole_cpu)
+    _ttft_rows(table, results["ttft"])
+    _memory_rows(table, results["memory"])
+    out.append(table.render())
+    out += ["", *(f"- {note}" for note in [*_FOOTNOTES, *results.get("notes", [])])]
+    return "\n".join(out)
