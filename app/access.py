@@ -75,7 +75,7 @@ def init_access(app: Flask, extra_origins: tuple[str, ...], api_keys: frozenset[
     @app.after_request
     def add_cors_headers(response: Response) -> Response:
         origin = request.headers.get("Origin")
-        if origin is not None:
+        if origin is not None and allowed.fullmatch(origin.lower()):
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS
             response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS

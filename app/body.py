@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any, NoReturn
 
-from flask import request
+from flask import current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .errors import BadRequest
 
@@ -19,8 +20,21 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def raw_body() -> bytes:
+    """The request body, refused with 413 above MAX_BODY_BYTES however it was sent.
+
+    Werkzeug refuses a too-large Content-Length itself, but a chunked body is just cut at the
+    limit: reaching the limit without a Content-Length means there was more.
+    """
+    data = request.get_data(cache=False)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is None and limit is not None and len(data) >= limit:
+        raise RequestEntityTooLarge()
+    return data
+
+
 def json_body() -> dict[str, Any]:
-    raw = request.get_data(cache=False)
+    raw = raw_body()
     if not raw.strip():
         raise BadRequest("missing request body")
     try:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import requests
+from urllib3.exceptions import HTTPError
 
 READ_SIZE = 64 * 1024
 # One SSE line larger than this is not a token stream any more; refuse to buffer it without end.
@@ -35,11 +36,33 @@ def iter_raw(response: requests.Response, *, decode: bool = True) -> Iterator[by
         yield data
 
 
-def iter_sse_data(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Yields the `data` payload of each server-sent event, stopping at `[DONE]`.
+def finish(response: requests.Response, grace: float = 0.1) -> None:
+    """Ends a stream whose data is all read, keeping its connection for the next request.
+
+    After `[DONE]` only the chunked terminator is left. Reading it lets urllib3 return the
+    connection to the pool (closing instead costs the next request a TCP, maybe TLS,
+    handshake). A backend that does not end the body within `grace` seconds is cut off.
+    """
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    try:
+        if sock is not None:
+            sock.settimeout(grace)  # urllib3 sets it afresh for the connection's next request
+        for _ in range(4):
+            if not response.raw.read1(READ_SIZE):
+                break  # the end of the body: urllib3 released the connection to the pool
+    except (HTTPError, OSError):
+        pass  # not reusable after all; close() below drops it
+    finally:
+        response.close()
+
+
+def iter_sse_batches(chunks: Iterable[bytes]) -> Iterator[list[bytes]]:
+    """The `data` payloads of the server-sent events each network read completes, stopping at
+    `[DONE]`. Batches let the caller write everything one read brought in a single write.
 
     Comments (`: ping`), `event:`/`id:`/`retry:` fields and blank keep-alive lines are skipped;
-    `\\r\\n` line ends are accepted; multi-line data is joined with `\\n` as the SSE spec says.
+    `\r\n` line ends are accepted; multi-line data is joined with `\n` as the SSE spec says.
     """
     pending = b""
     data: list[bytes] = []
@@ -50,24 +73,28 @@ def iter_sse_data(chunks: Iterable[bytes]) -> Iterator[bytes]:
         pending = lines.pop()
         if len(pending) > MAX_LINE_BYTES:
             raise SSEProtocolError("backend sent an event line over 16 MiB")
+        batch: list[bytes] = []
         for line in lines:
             if line.endswith(b"\r"):
                 line = line[:-1]  # noqa: PLW2901
             if line.startswith(b"data:"):
-                value = line[6:] if line.startswith(b"data: ") else line[5:]
-                data.append(value)
+                data.append(line[6:] if line.startswith(b"data: ") else line[5:])
             elif not line and data:
                 payload = data[0] if len(data) == 1 else b"\n".join(data)
                 data = []
                 if payload == DONE:
+                    if batch:
+                        yield batch
                     return
-                yield payload
+                batch.append(payload)
+        if batch:
+            yield batch
     if pending.startswith(b"data:"):
         data.append(pending[6:] if pending.startswith(b"data: ") else pending[5:])
     if data:
         payload = b"\n".join(data)
         if payload != DONE:
-            yield payload
+            yield [payload]
 
 
 def ndjson(obj: Any) -> bytes:

@@ -1,10 +1,15 @@
-"""gunicorn's gevent worker, with a shutdown that does not wait for idle keep-alive clients.
+"""gunicorn's gevent worker, with a shutdown that keeps the proxy's promises.
 
 On SIGTERM the stock worker stops accepting and waits until every connection is gone or the
-graceful timeout passes. A client that keeps an idle keep-alive connection open (httpx, the
-openai and ollama SDKs, nginx's upstream pool) holds the worker for the full timeout, and
-Kubernetes then waits for nothing. Here, connections waiting between requests are closed at
-once; requests in flight, streams included, still run to the end within the graceful timeout.
+graceful timeout passes. Two things go wrong with that:
+- a client that keeps an idle keep-alive connection open (httpx, the openai and ollama SDKs,
+  nginx's upstream pool) holds the worker for the full timeout, and Kubernetes then waits for
+  nothing: here, connections waiting between requests are closed at once;
+- the master SIGKILLs the worker when the graceful timeout ends, before the worker's own
+  (later-starting) timer would stop what still runs, so long streams are cut mid-line with no
+  error: here, requests still running shortly before the deadline are stopped by the worker,
+  which lets each stream end with an error line (relay.py handles the GreenletExit).
+Requests in flight, streams included, still run to the end within the graceful timeout.
 """
 
 from __future__ import annotations
@@ -45,6 +50,15 @@ class ProxyWorker(GeventWorker):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.idle: dict[Any, gevent.Timeout] = {}
+        self.busy: set[Any] = set()  # greenlets handling a request right now
+
+    def handle_request(self, *args: Any) -> Any:
+        current = gevent.getcurrent()
+        self.busy.add(current)
+        try:
+            return super().handle_request(*args)
+        finally:
+            self.busy.discard(current)
 
     def timeout_ctx(self) -> _IdleWait:
         return _IdleWait(self)
@@ -56,6 +70,13 @@ class ProxyWorker(GeventWorker):  # type: ignore[misc]
         loop = gevent.get_hub().loop
         for greenlet, timeout in list(self.idle.items()):
             loop.run_callback(self._expire, greenlet, timeout)
+        graceful = float(self.cfg.graceful_timeout)
+        # Leave the requests time to write their error line before the master's SIGKILL.
+        loop.run_callback(gevent.spawn_later, max(graceful - 1.0, graceful / 2), self._cut_busy)
+
+    def _cut_busy(self) -> None:
+        for greenlet in list(self.busy):
+            greenlet.kill(block=False)
 
     def _expire(self, greenlet: Any, timeout: gevent.Timeout) -> None:
         if self.idle.get(greenlet) is timeout:  # still waiting for a request: close it

@@ -822,14 +822,23 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 self._write_chunk(sse_bytes(payload, comments))
                 sent += kind == "gen"
+            # Recorded before the terminator goes out: a client that has seen the end of the
+            # body must find the stream counted as done.
+            self._end_stream(outcome, path)
+            outcome = ""  # counted already
             self._write_chunk(b"")
         except OSError:  # BrokenPipeError, ConnectionResetError and kin: the client went away
-            outcome = "client_closed"
+            outcome = outcome and "client_closed"
             self.close_connection = True
         finally:
-            with backend.lock:
-                backend.open_streams -= 1
-            backend.record_event(outcome, path)
+            if outcome:
+                self._end_stream(outcome, path)
+
+    def _end_stream(self, outcome: str, path: str) -> None:
+        backend = self.server.backend
+        with backend.lock:
+            backend.open_streams -= 1
+        backend.record_event(outcome, path)
 
     def _abort(self) -> None:
         """Drop the connection the way a crashed server would: no terminator, no response."""

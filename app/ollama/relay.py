@@ -22,7 +22,7 @@ from urllib3.exceptions import ReadTimeoutError
 from ..backend import Backend, parse_json_body
 from ..errors import JSON_MIMETYPE, BackendError
 from ..observe import Exchange
-from ..streaming import SSEProtocolError, iter_raw, iter_sse_data, ndjson, now_rfc3339
+from ..streaming import SSEProtocolError, finish, iter_raw, iter_sse_batches, ndjson, now_rfc3339
 from .responses_in import StreamError, Translator
 
 NDJSON_MIMETYPE = "application/x-ndjson"
@@ -91,107 +91,146 @@ def stream_answer(
     exchange = Exchange(body.get("model"))
     response = backend.post(path, body, stream=True)
     translator.timing.backend_answered()
-    events = _events(response, backend)
+    relay = _Relay(response, backend, translator, exchange)
     try:
-        head, finished = _head(events, translator)
+        head, ended = relay.head()
     except StreamError as exc:
         response.close()
         raise BackendError(exc.message, exc.status) from None
     except BaseException:
         response.close()
         raise
-    if finished:
-        response.close()
-        # The whole answer (tool calls only, say) goes out in one write: a stream all the same.
-        exchange.stream_started()
-        exchange.first_chunk()
-        exchange.stream_ended("completed", translator.usage, translator.pieces)
-        return Response(b"".join(map(ndjson, head)), mimetype=NDJSON_MIMETYPE)
-    return Response(
-        _ndjson(head, events, translator, response, exchange),
-        mimetype=NDJSON_MIMETYPE,
-        headers=STREAM_HEADERS,
-    )
+    if ended is not None:
+        relay.whole(ended)
+        return Response(head, mimetype=NDJSON_MIMETYPE)
+    return Response(relay.body(head), mimetype=NDJSON_MIMETYPE, headers=STREAM_HEADERS)
 
 
-def _head(
-    events: Iterator[dict[str, Any]], translator: Translator
-) -> tuple[list[dict[str, Any]], bool]:
-    """The chunks up to the first output, and whether the stream is already over.
+class _Relay:
+    """One backend SSE stream relayed to one client as NDJSON.
 
-    A stream that ends before any output (all tool calls, or a backend that fails with an empty
-    200 as llama-cpp-python does) is finished here, so its errors still get an HTTP status.
+    The lines made from one network read go out in one write: fewer writes (each a syscall and
+    gunicorn's bookkeeping), and nothing that has arrived is held back.
     """
-    for event in events:
-        chunks = translator.feed(event)
-        if chunks:
-            return chunks, False
-    return _tail(translator), True
 
+    def __init__(
+        self,
+        response: requests.Response,
+        backend: Backend,
+        translator: Translator,
+        exchange: Exchange,
+    ) -> None:
+        self.response = response
+        self.backend = backend
+        self.translator = translator
+        self.exchange = exchange
+        self._batches = self._read()
+        self._error: str | None = None
 
-def _tail(translator: Translator) -> list[dict[str, Any]]:
-    calls = translator.tool_chunk()
-    return [calls, translator.final()] if calls is not None else [translator.final()]
+    def head(self) -> tuple[bytes, str | None]:
+        """The output up to the first text, and the outcome if the stream is already over.
 
-
-def _events(response: requests.Response, backend: Backend) -> Iterator[dict[str, Any]]:
-    """Backend SSE events as dicts; every way the stream can break becomes a StreamError."""
-    try:
-        for payload in iter_sse_data(iter_raw(response)):
+        A stream that ends before any output (all tool calls, or a backend that fails with an
+        empty 200 as llama-cpp-python does) is finished here, so its errors still get an HTTP
+        status (G8).
+        """
+        for batch in self._batches:
             try:
-                event = json.loads(payload)
-            except ValueError:
-                raise StreamError(
-                    f"the backend sent a malformed event: {payload[:100]!r}"
-                ) from None
-            if not isinstance(event, dict):
-                raise StreamError(f"the backend sent a malformed event: {payload[:100]!r}")
-            yield event
-    except ReadTimeoutError as exc:
-        backend.stream_broke(exc, "stream_timeout")
-        raise StreamError(
-            f"the backend sent nothing for {backend.timeout[1]:g}s in the middle of the answer"
-        ) from None
-    except (Urllib3Error, requests.RequestException, OSError) as exc:
-        backend.stream_broke(exc)
-        raise StreamError(
-            "the connection to the backend broke in the middle of the answer"
-        ) from None
-    except SSEProtocolError as exc:
-        raise StreamError(f"the backend's event stream is malformed: {exc}") from None
+                data = self._translate(batch)
+            except StreamError as exc:
+                if not exc.partial:
+                    raise  # nothing was said yet: the error keeps its HTTP status
+                self._error = exc.message
+                return exc.partial + ndjson({"error": exc.message}), "backend_error"
+            if data:
+                return data, None
+        return self._tail(), "completed"
+
+    def whole(self, outcome: str) -> None:
+        """Bookkeeping for a stream `head` found over (`outcome`): it goes out in one write."""
+        if outcome == "completed":
+            finish(self.response)
+            self.backend.stream_completed()
+        else:
+            self.response.close()
+        self.exchange.stream_started()
+        self.exchange.first_chunk()
+        translator = self.translator
+        self.exchange.stream_ended(outcome, translator.usage, translator.pieces, self._error)
+
+    def body(self, head: bytes) -> Iterator[bytes]:
+        exchange = self.exchange
+        exchange.stream_started()
+        outcome, error = "error", None
+        try:
+            yield head
+            exchange.first_chunk()
+            for batch in self._batches:
+                data = self._translate(batch)
+                if data:
+                    yield data
+            yield self._tail()
+            outcome = "completed"
+            self.backend.stream_completed()
+        except StreamError as exc:
+            outcome, error = "backend_error", exc.message
+            yield exc.partial + ndjson({"error": exc.message})
+        except GreenletExit:
+            # The worker cuts what still runs when the graceful timeout nears: tell the client
+            # the answer is cut off, then end the response (the worker exits right after).
+            outcome = "shutdown"
+            yield ndjson({"error": "the proxy is shutting down; the answer was cut off"})
+        except GeneratorExit:
+            outcome = "client_disconnect"  # the write to the client failed: gunicorn closed us
+            raise
+        finally:
+            if outcome == "completed":
+                finish(self.response)
+            else:
+                self.response.close()  # a departed client: the backend stops generating now
+            exchange.stream_ended(outcome, self.translator.usage, self.translator.pieces, error)
+
+    def _translate(self, batch: list[bytes]) -> bytes:
+        feed = self.translator.feed
+        lines: list[bytes] = []
+        try:
+            for payload in batch:
+                lines.extend(ndjson(chunk) for chunk in feed(_event(payload)))
+        except StreamError as exc:
+            exc.partial = b"".join(lines)
+            raise
+        return b"".join(lines)
+
+    def _tail(self) -> bytes:
+        calls = self.translator.tool_chunk()
+        final = ndjson(self.translator.final())
+        return final if calls is None else ndjson(calls) + final
+
+    def _read(self) -> Iterator[list[bytes]]:
+        """The backend's event payloads, a network read at a time; every way the stream can
+        break becomes a StreamError."""
+        backend = self.backend
+        try:
+            yield from iter_sse_batches(iter_raw(self.response))
+        except ReadTimeoutError as exc:
+            backend.stream_broke(exc, "stream_timeout")
+            raise StreamError(
+                f"the backend sent nothing for {backend.timeout[1]:g}s in the middle of the answer"
+            ) from None
+        except (Urllib3Error, requests.RequestException, OSError) as exc:
+            backend.stream_broke(exc)
+            raise StreamError(
+                "the connection to the backend broke in the middle of the answer"
+            ) from None
+        except SSEProtocolError as exc:
+            raise StreamError(f"the backend's event stream is malformed: {exc}") from None
 
 
-def _ndjson(
-    head: list[dict[str, Any]],
-    events: Iterator[dict[str, Any]],
-    translator: Translator,
-    response: requests.Response,
-    exchange: Exchange,
-) -> Iterator[bytes]:
-    exchange.stream_started()
-    outcome, error = "error", None
+def _event(payload: bytes) -> dict[str, Any]:
     try:
-        yield ndjson(head[0])  # the first output: `_head` stops at it
-        exchange.first_chunk()
-        for chunk in head[1:]:
-            yield ndjson(chunk)
-        for event in events:
-            for chunk in translator.feed(event):
-                yield ndjson(chunk)
-        for chunk in _tail(translator):
-            yield ndjson(chunk)
-        outcome = "completed"
-    except StreamError as exc:
-        outcome, error = "backend_error", exc.message
-        yield ndjson({"error": exc.message})
-    except GreenletExit:
-        # gunicorn kills what still runs when the graceful timeout ends: tell the client the
-        # answer is cut off, then end the response (the worker exits right after).
-        outcome = "shutdown"
-        yield ndjson({"error": "the proxy is shutting down; the answer was cut off"})
-    except GeneratorExit:
-        outcome = "client_disconnect"  # the write to the client failed: gunicorn closed us
-        raise
-    finally:
-        response.close()
-        exchange.stream_ended(outcome, translator.usage, translator.pieces, error)
+        event = json.loads(payload)
+    except ValueError:
+        event = None
+    if not isinstance(event, dict):
+        raise StreamError(f"the backend sent a malformed event: {payload[:100]!r}")
+    return event

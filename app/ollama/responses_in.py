@@ -34,6 +34,8 @@ class StreamError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
+        # Output made from earlier events of the same network read, still owed to the client.
+        self.partial = b""
 
 
 class Timing:

@@ -15,6 +15,7 @@ from greenlet import GreenletExit
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from ..backend import Backend
+from ..body import raw_body
 from ..errors import openai_error_body
 from ..observe import Exchange
 from ..services import services
@@ -60,7 +61,7 @@ def forward(path: str) -> Response:
     target = "/" + path
     if request.query_string:
         target += "?" + request.query_string.decode("latin-1")
-    body = request.get_data(cache=False)
+    body = raw_body()
     response = service.backend.send(
         request.method, target, body or None, stream=True, headers=headers
     )
@@ -92,6 +93,7 @@ def _relay(
                 exchange.first_chunk()
             yield from chunks
         outcome = "completed"
+        backend.stream_completed()
     except (Urllib3Error, requests.RequestException, OSError) as exc:
         backend.stream_broke(exc)
         outcome = "backend_error"

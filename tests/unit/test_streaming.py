@@ -7,7 +7,7 @@ import io
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
@@ -16,7 +16,14 @@ import requests
 from urllib3 import HTTPResponse
 
 from app import streaming
-from app.streaming import SSEProtocolError, iter_raw, iter_sse_data, ndjson, now_rfc3339
+from app.streaming import SSEProtocolError, iter_raw, iter_sse_batches, ndjson, now_rfc3339
+
+
+def iter_sse_data(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The payloads one at a time, whatever read brought them."""
+    for batch in iter_sse_batches(chunks):
+        yield from batch
+
 
 ROLE = b'{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}'
 TEXT = '{"choices":[{"index":0,"delta":{"content":"caf\u00e9 \u2028 \U0001f600 \u65e5\u672c"}}]}'
@@ -178,3 +185,9 @@ def test_now_rfc3339_formats_each_second_correctly(monkeypatch: pytest.MonkeyPat
         "2023-11-14T22:13:21.000000Z",
         "2023-11-14T22:14:21.999999Z",
     ]
+
+
+def test_events_are_batched_by_the_read_that_completed_them() -> None:
+    one = b'data: {"a":1}\n\ndata: {"a":2}\n\ndata: {"a'
+    two = b'":3}\n\ndata: [DONE]\n\n'
+    assert list(iter_sse_batches([one, two])) == [[b'{"a":1}', b'{"a":2}'], [b'{"a":3}']]
