@@ -59,6 +59,7 @@ preload_app = False  # the app must be imported after gevent patched the worker
 control_socket_disable = True  # no writable $HOME in the container
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108  heartbeat file on tmpfs
 accesslog = "-"
+logger_class = "app.worker.ProxyLogger"
 # No %(u)s (it decodes a Basic-auth user from Authorization) and the path without its query
 # string (some clients put keys there): secrets stay out of the access log. The JSON fields
 # come from app.logconfig.AccessFields.

@@ -48,9 +48,12 @@ class CountingRetry(Retry):
         return retry
 
 
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def dumps(payload: Any) -> bytes:
     """Compact UTF-8 JSON for request bodies (smaller than requests' ASCII-escaped default)."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return _encode(payload).encode()
 
 
 class Backend:

@@ -97,10 +97,14 @@ def iter_sse_batches(chunks: Iterable[bytes]) -> Iterator[list[bytes]]:
             yield [payload]
 
 
+# json.dumps with any non-default argument builds a new encoder per call; this is built once.
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def ndjson(obj: Any) -> bytes:
     """One compact JSON line. ASCII escaping is deliberate: the Python SDK splits lines with
     `str.splitlines()`, so a raw U+2028 in model text would cut a line in two."""
-    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+    return _encode(obj).encode() + b"\n"
 
 
 _stamp_second = -1

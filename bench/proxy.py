@@ -42,7 +42,7 @@ def running(workdir: Path, name: str, backend_url: str, **env: str) -> Iterator[
     settings = {
         "OPENAI_API_BASE_URL": backend_url,
         "WEB_CONCURRENCY": "1",  # the design's unit of measure: one worker
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "INFO",  # the default: the access line is part of the real cost
         **env,
     }
     process = ProxyProcess(workdir / f"proxy-{name}.log", settings)

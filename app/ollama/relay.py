@@ -228,8 +228,9 @@ class _Relay:
 
 def _event(payload: bytes) -> dict[str, Any]:
     try:
-        event = json.loads(payload)
-    except ValueError:
+        # Decoded first: json.loads(bytes) sniffs the encoding in Python on every event.
+        event = json.loads(payload.decode())
+    except ValueError:  # UnicodeDecodeError included
         event = None
     if not isinstance(event, dict):
         raise StreamError(f"the backend sent a malformed event: {payload[:100]!r}")

@@ -183,6 +183,7 @@ def test_a_burst_with_half_the_requests_failing_answers_everyone_and_leaks_nothi
     # holding on to even 7 KiB each (a response object, its buffers, a generator frame) would
     # add over 4 MiB.
     assert grown < 4 * MiB, f"worker RSS grew by {grown / MiB:.1f} MiB over 600 requests"
-    # The backend pool keeps up to one idle connection per concurrent call; a socket leaked
-    # per failed request would add 300.
-    assert worker.num_fds() <= fds + 30
+    # The backend pool keeps up to one idle connection per concurrent call, and a round's peak
+    # concurrency varies (measured: +0 to +40 sockets between rounds); a socket leaked per
+    # failed request would add 300.
+    assert worker.num_fds() <= fds + 100
