@@ -42,7 +42,7 @@ os.makedirs(METRICS_DIR, exist_ok=True)
 
 from prometheus_flask_exporter.multiprocess import GunicornPrometheusMetrics  # noqa: E402
 
-from app.logconfig import ACCESS_FORMAT, logging_config  # noqa: E402  stdlib + json logger
+from app.logconfig import logging_config  # noqa: E402  stdlib only
 
 wsgi_app = "wsgi:app"
 bind = [f"[{settings.host}]:{settings.port}" if ":" in settings.host else
@@ -58,12 +58,11 @@ max_requests = 0  # recycling a worker cuts its streams
 preload_app = False  # the app must be imported after gevent patched the worker
 control_socket_disable = True  # no writable $HOME in the container
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108  heartbeat file on tmpfs
+# The access line is JSON fields built by app.worker.ProxyLogger: method, path without its query
+# string (keys can hide there), status, bytes, duration, request ID, model, tokens; never the
+# request's headers or the Basic-auth user name (%(u)s).
 accesslog = "-"
 logger_class = "app.worker.ProxyLogger"
-# No %(u)s (it decodes a Basic-auth user from Authorization) and the path without its query
-# string (some clients put keys there): secrets stay out of the access log. The JSON fields
-# come from app.logconfig.AccessFields.
-access_log_format = ACCESS_FORMAT
 errorlog = "-"
 loglevel = settings.log_level.lower()
 # One JSON object per line on stdout, for gunicorn's own lines, the access log and the app.

@@ -2,7 +2,7 @@
 
 gunicorn.conf.py passes `logging_config(level)` as `logconfig_dict`, so the master and the
 workers it forks log through the same handlers. The master imports this module before gevent
-patches the workers, so it imports only the standard library and python-json-logger.
+patches the workers, so it imports only the standard library.
 
 The request ID of the request being handled lives in a context variable (greenlet-local under
 gevent): the request-ID hooks set it, log records pick it up, the backend client forwards it.
@@ -10,18 +10,16 @@ gevent): the request-ID hooks set it, log records pick it up, the backend client
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta
 from typing import Any
-
-from pythonjsonlogger.json import JsonFormatter
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 
-# gunicorn's access message; the fields that matter are added by AccessFields.
-ACCESS_FORMAT = "%(m)s %(U)s %(s)s"
-# WSGI environ keys the app fills in for the access line (gunicorn offers them as `{key}e`).
+# WSGI environ keys the app fills in for the access line (worker.ProxyLogger reads them).
 ENVIRON_PREFIX = "proxy."
 ACCESS_EXTRAS = ("request_id", "endpoint", "model", "prompt_tokens", "completion_tokens")
 
@@ -85,58 +83,52 @@ class ContextFilter(logging.Filter):
         return True
 
 
-class AccessFields(logging.Filter):
-    """gunicorn's access record as named fields.
+def access_fields(
+    status: int | None, sent: int | None, environ: Mapping[str, Any], elapsed: timedelta
+) -> dict[str, Any]:
+    """The fields of one access line, from what gunicorn knows once a response is sent.
 
-    gunicorn logs `access_log_format % atoms` with the atoms dict as the record's args. Only
-    chosen atoms become fields: the dict also holds every request header (`{authorization}i`)
-    and the whole environ. The path is without its query string (it can carry keys), and the
-    user name atom (decoded from Basic auth) is never read.
+    Chosen fields only: the path without its query string (it can carry keys), no request
+    headers (Authorization), no user name (gunicorn decodes one from Basic auth).
     """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        atoms = record.args
-        if not isinstance(atoms, dict):
-            return True
-
-        def get(key: str) -> Any:
-            # dict.get, not atoms[...]: gunicorn's SafeAtoms turns a missing key into "-".
-            return dict.get(atoms, key)
-
-        record.method = get("m")
-        record.path = _unescape(get("U"))
-        record.status = _int(get("s"))
-        record.bytes = _int(get("B")) or 0
-        micros = _int(get("D"))
-        if micros is not None:
-            record.duration_ms = round(micros / 1000, 3)
-        record.remote_addr = get("h")
-        record.user_agent = _unescape(get("a"))
-        for name in ACCESS_EXTRAS:
-            value = get("{" + ENVIRON_PREFIX + name + "}e")
-            if value is not None:
-                setattr(record, name, value)
-        return True
+    fields: dict[str, Any] = {
+        "method": environ.get("REQUEST_METHOD"),
+        "path": environ.get("PATH_INFO"),
+        "status": status,
+        "bytes": sent or 0,
+        "duration_ms": round(elapsed.total_seconds() * 1000, 3),
+        "remote_addr": environ.get("REMOTE_ADDR"),
+        "user_agent": environ.get("HTTP_USER_AGENT"),
+    }
+    for name in ACCESS_EXTRAS:
+        value = environ.get(ENVIRON_PREFIX + name)
+        if value is not None:
+            fields[name] = value
+    return fields
 
 
-def _unescape(value: Any) -> Any:
-    # SafeAtoms escapes double quotes for the classic text format; JSON escapes its own.
-    return value.replace('\\"', '"') if isinstance(value, str) else value
+class JsonLines(logging.Formatter):
+    """One compact JSON object per record: time, level, logger, pid, message, and every field
+    passed through `extra=` (ContextFilter has masked secrets by then)."""
 
+    _encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def json_formatter() -> JsonFormatter:
-    return JsonFormatter(
-        "%(levelname)s %(name)s %(process)d %(message)s",
-        rename_fields={"levelname": "level", "name": "logger", "process": "pid"},
-        timestamp="time",
-    )
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="microseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "pid": record.process,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_ATTRS:
+                line[key] = value
+        if record.exc_info:
+            line["exc_info"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            line["stack_info"] = self.formatStack(record.stack_info)
+        return self._encode(line)
 
 
 def logging_config(level: str = "INFO") -> dict[str, Any]:
@@ -149,17 +141,14 @@ def logging_config(level: str = "INFO") -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"context": {"()": ContextFilter}, "access": {"()": AccessFields}},
-        "formatters": {"json": {"()": json_formatter}},
-        "handlers": {
-            "stdout": {**stdout, "filters": ["context"]},
-            "access": {**stdout, "filters": ["access", "context"]},
-        },
+        "filters": {"context": {"()": ContextFilter}},
+        "formatters": {"json": {"()": JsonLines}},
+        "handlers": {"stdout": {**stdout, "filters": ["context"]}},
         "root": {"level": level, "handlers": ["stdout"]},
         "loggers": {
             # gunicorn's own loggers, named so dictConfig replaces its plain-text handlers.
             "gunicorn.error": {"level": level, "handlers": ["stdout"], "propagate": False},
-            "gunicorn.access": {"level": level, "handlers": ["access"], "propagate": False},
+            "gunicorn.access": {"level": level, "handlers": ["stdout"], "propagate": False},
             "urllib3": {"level": quiet},
         },
     }

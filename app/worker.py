@@ -15,12 +15,15 @@ Requests in flight, streams included, still run to the end within the graceful t
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from types import FrameType, TracebackType
 from typing import Any
 
 import gevent
 from gunicorn.glogging import Logger
 from gunicorn.workers.ggevent import GeventWorker
+
+from .logconfig import access_fields
 
 
 class _IdleWait:
@@ -86,12 +89,15 @@ class ProxyWorker(GeventWorker):  # type: ignore[misc]
 
 
 class ProxyLogger(Logger):  # type: ignore[misc]
-    """gunicorn's logger, minus building access lines nobody will see.
+    """gunicorn's logger, with the access line as JSON fields built straight from the environ.
 
-    With a logging config, gunicorn formats every access line's fields (~20 µs per request)
-    and lets the logger's level drop the result; at LOG_LEVEL=WARNING that is all waste.
+    gunicorn's own access() formats a dict of every header and environ entry for its text
+    format (`%(h)s ...`), ~40 µs a request, and does it even when LOG_LEVEL then drops the line.
     """
 
-    def access(self, *args: Any) -> None:
-        if self.access_log.isEnabledFor(logging.INFO):
-            super().access(*args)
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta) -> None:
+        if not self.access_log.isEnabledFor(logging.INFO):
+            return
+        status = getattr(resp, "status_code", None)
+        fields = access_fields(status, getattr(resp, "sent", None), environ, request_time)
+        self.access_log.info("%s %s %s", fields["method"], fields["path"], status, extra=fields)

@@ -7,19 +7,18 @@ import logging
 import subprocess
 import sys
 import textwrap
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from gunicorn.glogging import SafeAtoms
 
 from app.logconfig import (
-    ACCESS_FORMAT,
     REDACTED,
     REQUEST_ID,
-    AccessFields,
     ContextFilter,
-    json_formatter,
+    JsonLines,
+    access_fields,
     logging_config,
 )
 
@@ -27,7 +26,7 @@ from app.logconfig import (
 def render(record: logging.LogRecord, *filters: logging.Filter) -> dict[str, Any]:
     for log_filter in filters:
         assert log_filter.filter(record)
-    line = json_formatter().format(record)
+    line = JsonLines().format(record)
     assert "\n" not in line
     parsed: dict[str, Any] = json.loads(line)
     return parsed
@@ -77,32 +76,33 @@ def test_secret_fields_are_masked_at_any_depth() -> None:
     assert "sk-" not in json.dumps(line)
 
 
-def access_record(**atoms: Any) -> logging.LogRecord:
-    """What gunicorn logs: `access_log_format % atoms`, the atoms as the record's args."""
-    defaults = {
-        "h": "10.0.0.7",
-        "m": "POST",
-        "U": "/api/chat",
-        "q": "key=sk-query-secret",
-        "s": "200",
-        "B": 512,
-        "D": 1234567,
-        "a": 'curl/8 "quoted"',
-        "u": "basic-user",
-        "{authorization}i": "Bearer sk-header-secret",
-        "{x-request-id}o": "rid-9",
-        "{proxy.request_id}e": "rid-9",
-        "{proxy.endpoint}e": "/api/chat",
-        "{proxy.model}e": "llama3.2",
-        "{proxy.prompt_tokens}e": 7,
-        "{proxy.completion_tokens}e": 3,
-    }
-    safe = SafeAtoms({**defaults, **atoms})
-    return logging.LogRecord("gunicorn.access", logging.INFO, "", 0, ACCESS_FORMAT, (safe,), None)
+ENVIRON = {
+    "REQUEST_METHOD": "POST",
+    "PATH_INFO": "/api/chat",
+    "QUERY_STRING": "key=sk-query-secret",
+    "REMOTE_ADDR": "10.0.0.7",
+    "HTTP_USER_AGENT": 'curl/8 "quoted"',
+    "HTTP_AUTHORIZATION": "Bearer sk-header-secret",
+    "proxy.request_id": "rid-9",
+    "proxy.endpoint": "/api/chat",
+    "proxy.model": "llama3.2",
+    "proxy.prompt_tokens": 7,
+    "proxy.completion_tokens": 3,
+}
+
+
+def access_record(environ: dict[str, Any]) -> logging.LogRecord:
+    """What worker.ProxyLogger logs for a response gunicorn has sent."""
+    fields = access_fields(200, 512, environ, timedelta(seconds=1, microseconds=234567))
+    record = logging.LogRecord(
+        "gunicorn.access", logging.INFO, "", 0, "%s %s %s", ("POST", "/api/chat", 200), None
+    )
+    record.__dict__.update(fields)
+    return record
 
 
 def test_the_access_line_has_named_fields_and_no_secrets() -> None:
-    line = render(access_record(), AccessFields(), ContextFilter())
+    line = render(access_record(ENVIRON), ContextFilter())
     assert line["message"] == "POST /api/chat 200"
     expected = {
         "method": "POST",
@@ -120,19 +120,23 @@ def test_the_access_line_has_named_fields_and_no_secrets() -> None:
     }
     assert {key: line[key] for key in expected} == expected
     text = json.dumps(line)
-    for secret in ("sk-query-secret", "sk-header-secret", "basic-user"):
+    for secret in ("sk-query-secret", "sk-header-secret"):
         assert secret not in text
 
 
 def test_an_access_line_without_app_fields_has_none_of_them() -> None:
-    atoms = {"{proxy.model}e": None, "{proxy.endpoint}e": None, "B": None}
-    record = access_record(**atoms)
-    assert isinstance(record.args, dict)
-    for key in ("{proxy.prompt_tokens}e", "{proxy.completion_tokens}e", "{proxy.request_id}e"):
-        del record.args[key]
-    line = render(record, AccessFields())
+    bare = {key: value for key, value in ENVIRON.items() if not key.startswith("proxy.")}
+    line = render(access_record(bare))
     assert not {"model", "endpoint", "prompt_tokens", "request_id"} & set(line)
-    assert line["bytes"] == 0
+
+
+def test_an_exception_is_one_line_too() -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord("app", logging.ERROR, "", 0, "failed", (), sys.exc_info())
+    line = render(record)
+    assert "ValueError: boom" in line["exc_info"]
 
 
 @pytest.mark.parametrize("level", ["DEBUG", "INFO", "WARNING", "ERROR"])
