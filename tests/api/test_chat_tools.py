@@ -9,6 +9,7 @@ import pytest
 
 from app import create_app
 from app.config import Settings
+from tests.samples import WEATHER_TOOL
 
 from .helpers import (
     BACKEND,
@@ -26,19 +27,6 @@ from .helpers import (
     usage_event,
     whole,
 )
-
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Get weather",
-        "parameters": {
-            "type": "object",
-            "required": ["city"],
-            "properties": {"city": {"type": "string", "description": "City"}},
-        },
-    },
-}
 
 
 def test_tool_call_round_trip_sends_openai_shapes(client, backend):

@@ -10,6 +10,7 @@ import pytest
 
 from app.errors import BadRequest
 from app.ollama.messages import sanitize_tools, to_openai_messages, tool_call_id
+from tests.samples import WEATHER_TOOL
 
 NINE_ALNUM = re.compile(r"^[A-Za-z0-9]{9}$")
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(24)).decode()
@@ -275,24 +276,12 @@ def test_invalid_messages_are_bad_requests_naming_the_message(message: Any, erro
 
 
 EMPTY = {"type": "object", "properties": {}}
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Get weather",
-        "parameters": {
-            "type": "object",
-            "required": ["city"],
-            "properties": {"city": {"type": "string", "description": "City"}},
-        },
-    },
-}
 
 
 @pytest.mark.parametrize(
     ("tool", "expected_function"),
     [
-        (WEATHER, WEATHER["function"]),
+        (WEATHER_TOOL, WEATHER_TOOL["function"]),
         ({"function": {"name": "f", "parameters": None}}, {"name": "f", "parameters": EMPTY}),
         ({"function": {"name": "f"}}, {"name": "f", "parameters": EMPTY}),
         (
@@ -325,10 +314,13 @@ def test_sanitize_tools(tool: dict[str, Any], expected_function: dict[str, Any])
 
 
 def test_sanitize_tools_drops_go_s_stray_items_and_keeps_order() -> None:
-    tools = [{**WEATHER, "items": None}, {"type": "function", "function": {"name": "get_time"}}]
+    tools = [
+        {**WEATHER_TOOL, "items": None},
+        {"type": "function", "function": {"name": "get_time"}},
+    ]
     sanitized = sanitize_tools(tools)
     assert [tool["function"]["name"] for tool in sanitized] == ["get_weather", "get_time"]
-    assert sanitized[0] == WEATHER
+    assert sanitized[0] == WEATHER_TOOL
 
 
 @pytest.mark.parametrize(
@@ -342,5 +334,5 @@ def test_sanitize_tools_drops_go_s_stray_items_and_keeps_order() -> None:
 )
 def test_invalid_tools_name_the_tool(tool: Any, error: str) -> None:
     with pytest.raises(BadRequest) as caught:
-        sanitize_tools([WEATHER, tool])
+        sanitize_tools([WEATHER_TOOL, tool])
     assert caught.value.message == f"invalid tool at tools[1]: {error}"

@@ -17,19 +17,8 @@ from app.ollama.requests_out import (
     thinking_params,
 )
 from app.ollama.schemas import chat_schema, generate_schema, load
+from tests.samples import WEATHER_TOOL
 
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Get weather",
-        "parameters": {
-            "type": "object",
-            "required": ["city"],
-            "properties": {"city": {"type": "string", "description": "City"}},
-        },
-    },
-}
 USER = [{"role": "user", "content": "Weather in Tokyo?"}]
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(16)).decode()
 
