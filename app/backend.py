@@ -24,7 +24,8 @@ from . import metrics
 from .breaker import BackendBreaker
 from .config import Settings
 from .errors import BackendError, ProxyError, backend_message
-from .requestid import current, upstream_id
+from .flavours import takes_any_request_id
+from .requestid import current, note_upstream, upstream_id
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class Backend:
             settings.breaker_fail_max, settings.breaker_reset_timeout
         )
         self.verify = settings.verify_ssl
+        self.uuid_request_ids = not takes_any_request_id(settings.backend_flavour)
         self.session = self._make_session(settings)
         self.adapter = self.session.get_adapter(self.base_url)
         # Resolved once: requests would re-read the proxy variables (and ~/.netrc) every call.
@@ -155,7 +157,7 @@ class Backend:
                 {"Retry-After": str(seconds)},
             )
         timeouts = self.timeout if timeout is None else (min(self.timeout[0], timeout), timeout)
-        headers, sent_id = _with_request_id(headers)
+        headers, sent_id = _with_request_id(headers, self.uuid_request_ids)
         prepared = self._prepare(method, path, body, headers)
         started = time.perf_counter()
         try:
@@ -277,13 +279,14 @@ def _log_exchange(
 
 
 def _with_request_id(
-    headers: Mapping[str, str] | None,
+    headers: Mapping[str, str] | None, uuid_only: bool
 ) -> tuple[Mapping[str, str] | None, str | None]:
     """The headers with this request's ID for the backend (replacing a client's own)."""
     request_id = current()
     if request_id is None:
         return headers, None
-    sent = upstream_id(request_id)
+    sent = upstream_id(request_id, uuid_only=uuid_only)
+    note_upstream(sent)
     merged = {k: v for k, v in (headers or {}).items() if k.lower() != "x-request-id"}
     merged["X-Request-ID"] = sent
     return merged, sent

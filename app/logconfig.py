@@ -21,7 +21,14 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 # WSGI environ keys the app fills in for the access line (worker.ProxyLogger reads them).
 ENVIRON_PREFIX = "proxy."
-ACCESS_EXTRAS = ("request_id", "endpoint", "model", "prompt_tokens", "completion_tokens")
+ACCESS_EXTRAS = (
+    "request_id",
+    "backend_request_id",
+    "endpoint",
+    "model",
+    "prompt_tokens",
+    "completion_tokens",
+)
 
 REDACTED = "[redacted]"
 _SECRET_FIELDS = frozenset(

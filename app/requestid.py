@@ -11,8 +11,9 @@ from __future__ import annotations
 import random
 import re
 import time
+import uuid
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, has_request_context, request
 
 from .logconfig import REQUEST_ID, annotate
 
@@ -35,9 +36,18 @@ def current() -> str | None:
     return REQUEST_ID.get()
 
 
-def upstream_id(request_id: str) -> str:
-    """The ID for one backend call of the request: `<request id>-<8 hex digits>`."""
+def upstream_id(request_id: str, *, uuid_only: bool = False) -> str:
+    """The ID for one backend call of the request: `<request id>-<8 hex digits>`, or a random
+    UUID for backends that accept nothing else (the access line then ties the two)."""
+    if uuid_only:
+        return str(uuid.UUID(int=random.getrandbits(128), version=4))
     return f"{request_id}-{random.getrandbits(32):08x}"
+
+
+def note_upstream(sent_id: str) -> None:
+    """Puts the ID a backend call carried on the request's access line."""
+    if has_request_context():
+        annotate(request.environ, backend_request_id=sent_id)
 
 
 def init_request_id(app: Flask) -> None:

@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 from ..errors import BadRequest
-from .flavours import decodes_webp
+from ..flavours import decodes_webp
 from .images import InvalidImage, to_data_uri
 
 _ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import BadRequest
-from .flavours import adapt_chat_body, decodes_webp
+from ..flavours import adapt_chat_body, decodes_webp
 from .images import InvalidImage, to_data_uri
 from .messages import sanitize_tools, to_openai_messages
 from .options import sampling_params

@@ -10,6 +10,7 @@ from flask import Response
 from ..backend import parse_json_body
 from ..body import json_body
 from ..errors import BadRequest, ProxyError
+from ..flavours import embeds_in_batches
 from ..observe import Exchange
 from ..services import services
 from . import bp
@@ -22,7 +23,6 @@ from .embeddings import (
     prompt_tokens,
     vectors,
 )
-from .flavours import embeds_in_batches
 from .relay import json_response
 from .schemas import embed_schema, embeddings_schema, load
 

@@ -9,10 +9,10 @@ from flask import Response
 from ..body import json_body
 from ..catalogue import Model
 from ..errors import BadRequest
+from ..flavours import streams_tool_calls, supports_suffix
 from ..services import Services, services
 from . import bp
 from .context import conversation, decode
-from .flavours import streams_tool_calls, supports_suffix
 from .relay import json_response, load_reply, replay_as_stream, stream_answer, whole_answer
 from .requests_out import (
     CHAT_PATH,

@@ -3,6 +3,7 @@ act on, Retry-After kept, and a message that names the backend problem."""
 
 from __future__ import annotations
 
+import re
 from http.client import RemoteDisconnected
 
 import pytest
@@ -18,6 +19,7 @@ from .helpers import (
     MODELS_URL,
     USER,
     add_stream,
+    completion,
     delta,
     ollama_error,
     sse,
@@ -186,3 +188,20 @@ def test_repeated_failures_open_the_breaker(client, backend):
     assert "unavailable after repeated failures" in ollama_error(response, 503)
     assert int(response.headers["Retry-After"]) > 0
     assert sum(call.request.url == CHAT_URL for call in backend.calls) == 5
+
+
+@pytest.mark.parametrize(
+    ("settings", "pattern"),
+    [
+        (Settings(backend_url="http://backend.test/v1"), r"trace-1-[0-9a-f]{8}"),
+        # llama-cpp-python answers any X-Request-ID that is not a UUID with an empty 400.
+        (
+            Settings(backend_url="http://backend.test/v1", backend_flavour="llamacpp"),
+            r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}",
+        ),
+    ],
+)
+def test_each_backend_call_carries_a_request_id_the_backend_accepts(client, backend, pattern):
+    backend.post(CHAT_URL, json=completion("hi"))
+    client.post("/api/chat", json={**CHAT, "stream": False}, headers={"X-Request-ID": "trace-1"})
+    assert re.fullmatch(pattern, backend.calls[-1].request.headers["X-Request-ID"])

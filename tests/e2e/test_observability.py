@@ -376,7 +376,7 @@ def test_one_request_id_ties_access_line_app_lines_and_backend_request(observed)
             if r["path"] == "/v1/chat/completions"
             and r["headers"]["x-request-id"].startswith("trace-42.a_b-")
         ]
-    assert forwarded == sent["upstream_request_id"]
+    assert forwarded == sent["upstream_request_id"] == access["backend_request_id"]
     text = proxy.logs()
     assert CLIENT_SECRET not in text
     assert BACKEND_KEY not in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from hypothesis import given
@@ -36,3 +37,12 @@ def test_each_backend_call_gets_its_own_id_with_the_request_id_first() -> None:
     ids = {upstream_id("rid") for _ in range(100)}
     assert len(ids) == 100
     assert all(re.fullmatch(r"rid-[0-9a-f]{8}", value) for value in ids)
+
+
+def test_backends_that_take_only_uuids_get_a_fresh_uuid4_per_call() -> None:
+    # llama-cpp-python's middleware rejects any other X-Request-ID with an empty 400.
+    ids = {upstream_id("trace-42", uuid_only=True) for _ in range(100)}
+    assert len(ids) == 100
+    for value in ids:
+        assert uuid.UUID(value).version == 4
+        assert str(uuid.UUID(value)) == value

@@ -1,8 +1,8 @@
 """Backend quirks, in one place: rewrites of a standard OpenAI request for servers that
 misread parts of it. Each rule cites what the server does with the standard form.
 
-(Option and `think` fields per flavour live with their tables in options.py and
-requests_out.py; this module is for behaviour that would otherwise break a request.)
+(Option and `think` fields per flavour live with their tables in ollama/options.py and
+ollama/requests_out.py; this module is for behaviour that would otherwise break a request.)
 """
 
 from __future__ import annotations
@@ -30,6 +30,12 @@ def adapt_chat_body(body: dict[str, Any], flavour: str) -> dict[str, Any]:
         schema = response_format["json_schema"]["schema"]
         body["response_format"] = {"type": "json_object", "schema": schema}
     return body
+
+
+def takes_any_request_id(flavour: str) -> bool:
+    """False where X-Request-ID must be a UUID: llama-cpp-python answers anything else with an
+    empty 400 (its request-ID middleware validates the header)."""
+    return flavour != "llamacpp"
 
 
 def streams_tool_calls(flavour: str) -> bool:
