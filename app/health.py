@@ -8,7 +8,6 @@ and a failure is remembered for a few seconds so probes cannot hammer a struggli
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +17,7 @@ from flask import Flask, Response
 from .catalogue import Catalogue
 from .errors import JSON_MIMETYPE, ProxyError
 from .services import services
+from .streaming import ndjson
 
 # A model list fetched this recently (or within MODELS_CACHE_TTL, if longer) means ready.
 READY_WINDOW = 30.0
@@ -49,7 +49,7 @@ class Readiness:
 
 
 def _json(body: dict[str, Any], status: int = 200) -> Response:
-    return Response(json.dumps(body), status=status, mimetype=JSON_MIMETYPE)
+    return Response(ndjson(body), status=status, mimetype=JSON_MIMETYPE)
 
 
 def init_health(app: Flask) -> None:
