@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,8 @@ class Model:
     name: str  # what Ollama clients see, e.g. "llama3.2:latest"
     backend_id: str  # what the backend is asked for
     info: dict[str, Any] = field(default_factory=dict)  # the backend's /v1/models entry
+    # What MODEL_MAPPING_FILE's "models" says about it (context_length, capabilities): it wins.
+    declared: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Catalogue:
@@ -63,7 +66,7 @@ class Catalogue:
             # cannot list anything right now.
             with contextlib.suppress(BackendError):
                 self._refresh_if_older_than(self._ttl)
-            return self._by_key.get(key) or Model(ollama_name(requested), target)
+            return self._by_key.get(key) or self._model(ollama_name(requested), target)
         self._refresh_if_older_than(self._ttl)
         model = self._by_key.get(key)
         if model is None:
@@ -72,7 +75,7 @@ class Catalogue:
         if model is not None:
             return model
         if self._mapping.default_model:
-            return Model(ollama_name(requested), self._mapping.default_model)
+            return self._model(ollama_name(requested), self._mapping.default_model)
         raise model_not_found(requested)
 
     def fetched_ago(self) -> float:
@@ -101,6 +104,9 @@ class Catalogue:
             self._install(listing)
             self._fetched_at = time.monotonic()
 
+    def _model(self, name: str, backend_id: str, info: dict[str, Any] | None = None) -> Model:
+        return Model(name, backend_id, info or {}, self._mapping.models.get(backend_id, {}))
+
     def _install(self, listing: Any) -> None:
         entries = listing.get("data") if isinstance(listing, dict) else None
         if not isinstance(entries, list):
@@ -114,15 +120,17 @@ class Catalogue:
         aliased = set()
         for alias, target in self._mapping.aliases.items():
             if target in infos:
-                models.append(Model(ollama_name(alias), target, infos[target]))
+                models.append(self._model(ollama_name(alias), target, infos[target]))
                 aliased.add(target)
         models.extend(
-            Model(ollama_name(backend_id), backend_id, info)
+            self._model(ollama_name(backend_id), backend_id, info)
             for backend_id, info in infos.items()
             if backend_id not in aliased
         )
         by_key = {_key(model.name): model for model in models}
         # Backend ids stay usable even when an alias hides them from listings.
         for backend_id, info in infos.items():
-            by_key.setdefault(_key(backend_id), Model(ollama_name(backend_id), backend_id, info))
+            by_key.setdefault(
+                _key(backend_id), self._model(ollama_name(backend_id), backend_id, info)
+            )
         self._models, self._by_key = models, by_key

@@ -10,7 +10,7 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 T = TypeVar("T")
@@ -27,10 +27,12 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class ModelMapping:
-    """Ollama-name -> backend-id aliases from MODEL_MAPPING_FILE, applied both ways."""
+    """MODEL_MAPPING_FILE: Ollama-name -> backend-id aliases (applied both ways), the default
+    model, and metadata an operator declares per backend id where the backend reports none."""
 
     aliases: Mapping[str, str] = field(default_factory=dict)
     default_model: str | None = None
+    models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -207,8 +209,12 @@ def _backend_url(raw: str) -> str:
     return url
 
 
+CAPABILITIES = ("completion", "tools", "insert", "vision", "embedding", "thinking")
+
+
 def load_mapping_file(path: str) -> ModelMapping:
-    """Reads {"model_mappings": {"ollama-name": "backend-id"}, "default_model": "..."}."""
+    """Reads {"model_mappings": {"ollama-name": "backend-id"}, "default_model": "...",
+    "models": {"backend-id": {"context_length": N, "capabilities": [...]}}}."""
     with open(path, encoding="utf-8") as handle:
         try:
             document = json.load(handle)
@@ -225,4 +231,25 @@ def load_mapping_file(path: str) -> ModelMapping:
     default_model = document.get("default_model")
     if default_model is not None and (not isinstance(default_model, str) or not default_model):
         raise ValueError('"default_model" must be a non-empty string')
-    return ModelMapping(aliases=dict(aliases), default_model=default_model)
+    models = document.get("models", {})
+    if not isinstance(models, dict):
+        raise ValueError('"models" must map backend ids to objects')
+    for backend_id, declared in models.items():
+        _check_declared(backend_id, declared)
+    return ModelMapping(aliases=dict(aliases), default_model=default_model, models=models)
+
+
+def _check_declared(backend_id: str, declared: Any) -> None:
+    where = f'"models"["{backend_id}"]'
+    if not isinstance(declared, dict) or not set(declared) <= {"context_length", "capabilities"}:
+        raise ValueError(f"{where} must be an object with context_length and/or capabilities")
+    length = declared.get("context_length")
+    if length is not None and (
+        not isinstance(length, int) or isinstance(length, bool) or length < 1
+    ):
+        raise ValueError(f"{where}.context_length must be a positive integer")
+    capabilities = declared.get("capabilities")
+    if capabilities is not None and (
+        not isinstance(capabilities, list) or not set(capabilities) <= set(CAPABILITIES)
+    ):
+        raise ValueError(f"{where}.capabilities must be a list of {', '.join(CAPABILITIES)}")

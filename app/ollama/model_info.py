@@ -55,6 +55,9 @@ def family(model: Model) -> str:
 
 
 def context_length(model: Model, default: int) -> int:
+    declared = model.declared.get("context_length")
+    if declared:
+        return int(declared)
     info = model.info
     provider = _section(model, "top_provider")
     meta = _section(model, "meta")
@@ -71,6 +74,8 @@ def context_length(model: Model, default: int) -> int:
 
 
 def capabilities(model: Model) -> list[str]:
+    if model.declared.get("capabilities"):
+        return list(model.declared["capabilities"])
     info = model.info
     name = model.backend_id
     architecture = _section(model, "architecture")

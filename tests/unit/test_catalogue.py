@@ -160,6 +160,23 @@ def test_an_alias_carries_its_targets_metadata_from_the_first_request(
     assert make(ALIASES).resolve("qwen3").info == LISTING["data"][1]
 
 
+def test_declared_metadata_reaches_listed_aliased_and_default_models(
+    backend_api: responses.RequestsMock,
+) -> None:
+    serve(backend_api)
+    declared = {"context_length": 40960, "capabilities": ["completion", "thinking"]}
+    mapping = ModelMapping(
+        aliases={"qwen3": "Qwen/Qwen3-8B"},
+        default_model="Qwen/Qwen3-8B",
+        models={"Qwen/Qwen3-8B": declared},
+    )
+    catalogue = make(mapping)
+    assert [m.declared for m in catalogue.models() if m.backend_id == "Qwen/Qwen3-8B"] == [declared]
+    assert catalogue.resolve("qwen3").declared == declared
+    assert catalogue.resolve("unknown-name").declared == declared
+    assert catalogue.resolve("llama3.2").declared == {}
+
+
 def test_default_model_catches_unknown_names(backend_api: responses.RequestsMock) -> None:
     serve(backend_api)
     catalogue = make(ModelMapping(default_model="Qwen/Qwen3-8B"))

@@ -164,6 +164,17 @@ def test_mapping_file_is_loaded_into_settings(tmp_path: Path) -> None:
     )
 
 
+def test_mapping_file_declares_model_metadata(tmp_path: Path) -> None:
+    document = {
+        "models": {
+            "gpt-4o": {"context_length": 128000, "capabilities": ["completion", "vision"]},
+            "text-embedding-3-small": {"capabilities": ["embedding"]},
+        }
+    }
+    mapping = load_mapping_file(_write(tmp_path, json.dumps(document)))
+    assert mapping.models == document["models"]
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
@@ -192,6 +203,13 @@ def test_mapping_file_parts_are_optional(
         ('{"model_mappings": {"": "b"}}', '"model_mappings" must map'),
         ('{"default_model": ""}', '"default_model" must be a non-empty string'),
         ('{"default_model": 3}', '"default_model" must be a non-empty string'),
+        ('{"models": []}', '"models" must map backend ids to objects'),
+        ('{"models": {"m": 4096}}', "must be an object with context_length"),
+        ('{"models": {"m": {"context": 4096}}}', "must be an object with context_length"),
+        ('{"models": {"m": {"context_length": 0}}}', "context_length must be a positive"),
+        ('{"models": {"m": {"context_length": true}}}', "context_length must be a positive"),
+        ('{"models": {"m": {"capabilities": ["chat"]}}}', "capabilities must be a list of"),
+        ('{"models": {"m": {"capabilities": "tools"}}}', "capabilities must be a list of"),
     ],
 )
 def test_bad_mapping_files_are_config_errors(tmp_path: Path, content: str, reason: str) -> None:

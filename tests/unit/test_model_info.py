@@ -215,3 +215,20 @@ def test_show_reports_the_embedding_length_under_the_architecture() -> None:
     assert reply["model_info"]["gemma3.context_length"] == 131072
     assert reply["model_info"]["gemma3.embedding_length"] == 2560
     assert "embedding_length" not in reply["details"]
+
+
+def test_what_the_mapping_file_declares_wins_over_backend_and_names() -> None:
+    # An OpenAI backend reports no context length: Copilot would budget 4096 for gpt-4o.
+    model = Model(
+        "gpt-4o:latest",
+        "gpt-4o",
+        {"max_model_len": 8192},
+        {"context_length": 128000, "capabilities": ["completion", "tools", "vision"]},
+    )
+    assert context_length(model, 4096) == 128000
+    assert capabilities(model) == ["completion", "tools", "vision"]
+    shown = show(model, 4096)
+    assert shown["model_info"][shown["model_info"]["general.architecture"] + ".context_length"] == (
+        128000
+    )
+    assert tag_entry(model, 4096)["details"]["context_length"] == 128000
