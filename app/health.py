@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 from flask import Flask, Response
 
 from .catalogue import Catalogue
-from .errors import JSON_MIMETYPE, ProxyError
+from .errors import ProxyError
 from .services import services
-from .streaming import ndjson
+from .streaming import json_response
 
 # A model list fetched this recently (or within MODELS_CACHE_TTL, if longer) means ready.
 READY_WINDOW = 30.0
@@ -48,16 +47,12 @@ class Readiness:
         return None
 
 
-def _json(body: dict[str, Any], status: int = 200) -> Response:
-    return Response(ndjson(body), status=status, mimetype=JSON_MIMETYPE)
-
-
 def init_health(app: Flask) -> None:
     readiness = Readiness()
 
     @app.get("/health")
     def health() -> Response:
-        return _json({"status": "ok"})
+        return json_response({"status": "ok"})
 
     @app.get("/ready")
     def ready() -> Response:
@@ -65,5 +60,5 @@ def init_health(app: Flask) -> None:
         window = max(READY_WINDOW, service.settings.models_cache_ttl)
         error = readiness.check(service.catalogue, window)
         if error is None:
-            return _json({"status": "ready"})
-        return _json({"status": "unavailable", "error": error}, 503)
+            return json_response({"status": "ready"})
+        return json_response({"status": "unavailable", "error": error}, 503)

@@ -1,4 +1,5 @@
-"""Bytes on the wire: the SSE reader for backend streams and the NDJSON encoder for clients.
+"""Bytes on the wire: the SSE reader for backend streams, and the NDJSON lines and single JSON
+answers for clients.
 
 Both work on bytes. Decoding to str before splitting lines is a bug: `str.splitlines()` also
 splits on U+2028, U+0085 and friends, which JSON strings may carry raw (stack.md §2).
@@ -12,7 +13,10 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import requests
+from flask import Response
 from urllib3.exceptions import HTTPError
+
+from .errors import JSON_MIMETYPE
 
 READ_SIZE = 64 * 1024
 # One SSE line larger than this is not a token stream any more; refuse to buffer it without end.
@@ -105,6 +109,11 @@ def ndjson(obj: Any) -> bytes:
     """One compact JSON line. ASCII escaping is deliberate: the Python SDK splits lines with
     `str.splitlines()`, so a raw U+2028 in model text would cut a line in two."""
     return _encode(obj).encode() + b"\n"
+
+
+def json_response(obj: Any, status: int = 200) -> Response:
+    """A single JSON object, as Ollama sends every answer that is not a stream."""
+    return Response(ndjson(obj), status=status, mimetype=JSON_MIMETYPE)
 
 
 _stamp_second = -1

@@ -20,18 +20,22 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ReadTimeoutError
 
 from ..backend import Backend, parse_json_body
-from ..errors import JSON_MIMETYPE, BackendError
+from ..errors import BackendError
 from ..observe import Exchange
-from ..streaming import SSEProtocolError, finish, iter_raw, iter_sse_batches, ndjson, now_rfc3339
+from ..streaming import (
+    SSEProtocolError,
+    finish,
+    iter_raw,
+    iter_sse_batches,
+    json_response,
+    ndjson,
+    now_rfc3339,
+)
 from .responses_in import StreamError, Translator
 
 NDJSON_MIMETYPE = "application/x-ndjson"
 # nginx buffers proxied responses unless told not to; a buffered stream arrives all at once.
 STREAM_HEADERS = {"X-Accel-Buffering": "no", "Cache-Control": "no-cache"}
-
-
-def json_response(obj: Any, status: int = 200) -> Response:
-    return Response(ndjson(obj), status=status, mimetype=JSON_MIMETYPE)
 
 
 def load_reply(model: str, keep_alive: float | None, *, chat: bool) -> Response:

@@ -13,6 +13,7 @@ from ..errors import BadRequest, ProxyError
 from ..flavours import embeds_in_batches
 from ..observe import Exchange
 from ..services import services
+from ..streaming import json_response
 from . import bp
 from .embeddings import (
     EMBEDDINGS_PATH,
@@ -23,7 +24,6 @@ from .embeddings import (
     prompt_tokens,
     vectors,
 )
-from .relay import json_response
 from .schemas import embed_schema, embeddings_schema, load
 
 

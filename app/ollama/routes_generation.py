@@ -11,9 +11,10 @@ from ..catalogue import Model
 from ..errors import BadRequest
 from ..flavours import streams_tool_calls, supports_suffix
 from ..services import Services, services
+from ..streaming import json_response
 from . import bp
 from .context import conversation, decode
-from .relay import json_response, load_reply, replay_as_stream, stream_answer, whole_answer
+from .relay import load_reply, replay_as_stream, stream_answer, whole_answer
 from .requests_out import (
     CHAT_PATH,
     COMPLETIONS_PATH,

@@ -7,9 +7,9 @@ from flask import Response
 
 from ..body import json_body
 from ..services import services
+from ..streaming import json_response
 from . import bp
 from .model_info import ps_entry, show, tag_entry
-from .relay import json_response
 from .schemas import load, model_schema
 
 

@@ -11,9 +11,9 @@ from flask import Response
 from ..body import json_body
 from ..errors import NotFound, ProxyError
 from ..services import services
-from ..streaming import ndjson
+from ..streaming import json_response, ndjson
 from . import bp
-from .relay import NDJSON_MIMETYPE, STREAM_HEADERS, json_response
+from .relay import NDJSON_MIMETYPE, STREAM_HEADERS
 from .schemas import copy_schema, load, model_schema
 
 NOT_SUPPORTED = 501
