@@ -816,12 +816,10 @@ class _Handler(BaseHTTPRequestHandler):
             sent = 0
             for position, (kind, payload) in enumerate(events):
                 if faults.die_after is not None and kind != "pre" and sent >= faults.die_after:
-                    outcome = "stream_killed"
-                    self._abort()
+                    outcome = self._abort_stream("stream_killed", path)
                     return
                 if position and not backend.sleep(delay):
-                    outcome = "server_stopped"
-                    self._abort()
+                    outcome = self._abort_stream("server_stopped", path)
                     return
                 self._write_chunk(sse_bytes(payload, comments))
                 sent += kind == "gen"
@@ -836,6 +834,13 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             if outcome:
                 self._end_stream(outcome, path)
+
+    def _abort_stream(self, outcome: str, path: str) -> str:
+        """Counts the stream, then drops the connection: a client that sees the socket close
+        must find the event recorded. Returns "" (nothing left to count)."""
+        self._end_stream(outcome, path)
+        self._abort()
+        return ""
 
     def _end_stream(self, outcome: str, path: str) -> None:
         backend = self.server.backend

@@ -6,6 +6,7 @@ starts it, over a real socket, with its logs captured to a file the tests can re
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -13,9 +14,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import requests
+
+from tests.fake_backend import FakeBackend
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,3 +111,23 @@ class ProxyProcess:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@contextlib.contextmanager
+def proxy_with_fake_backend(
+    log_dir: Path, *, backend_key: str | None = None, **env: str
+) -> Iterator[tuple[ProxyProcess, FakeBackend]]:
+    """A fake backend and a proxy in front of it (keyword arguments become environment
+    variables), both stopped on the way out."""
+    backend = FakeBackend(api_key=backend_key).start()
+    try:
+        settings = {"OPENAI_API_BASE_URL": backend.url, **env}
+        if backend_key:
+            settings["OPENAI_API_KEY"] = backend_key
+        proxy = ProxyProcess(log_dir / "gunicorn.log", settings).start()
+        try:
+            yield proxy, backend
+        finally:
+            proxy.stop()
+    finally:
+        backend.stop()

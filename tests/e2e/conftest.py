@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from tests.fake_backend import FakeBackend
-from tests.proxy_process import ProxyProcess
+from tests.proxy_process import ProxyProcess, proxy_with_fake_backend
 
 BACKEND_KEY = "sk-e2e-backend-secret-5f1c"
 
@@ -53,29 +53,23 @@ class Stack:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    log_path = tmp_path_factory.mktemp("proxy") / "gunicorn.log"
-    backend = None
+    log_dir = tmp_path_factory.mktemp("proxy")
     if os.environ.get("E2E_BACKEND_URL"):
         env = {"OPENAI_API_BASE_URL": os.environ["E2E_BACKEND_URL"]}
         env.update(
             {name: os.environ[name] for name in ("BACKEND_FLAVOUR", "OPENAI_API_KEY")
              if os.environ.get(name)}
         )  # fmt: skip
-    else:
-        backend = FakeBackend(api_key=BACKEND_KEY).start()
-        env = {
-            "OPENAI_API_BASE_URL": backend.url,
-            "OPENAI_API_KEY": BACKEND_KEY,
-            "BACKEND_FLAVOUR": "vllm",
-            "LOG_LEVEL": "DEBUG",
-        }
-    process = ProxyProcess(log_path, env).start()
-    try:
-        yield Stack(process, backend)
-    finally:
-        process.stop()
-        if backend is not None:
-            backend.stop()
+        process = ProxyProcess(log_dir / "gunicorn.log", env).start()
+        try:
+            yield Stack(process, None)
+        finally:
+            process.stop()
+        return
+    with proxy_with_fake_backend(
+        log_dir, backend_key=BACKEND_KEY, BACKEND_FLAVOUR="vllm", LOG_LEVEL="DEBUG"
+    ) as (proxy, backend):
+        yield Stack(proxy, backend)
 
 
 @pytest.fixture

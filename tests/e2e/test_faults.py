@@ -21,7 +21,7 @@ import openai
 import pytest
 
 from tests.fake_backend import FakeBackend, error_body
-from tests.proxy_process import ProxyProcess, free_port
+from tests.proxy_process import ProxyProcess, free_port, proxy_with_fake_backend
 
 from .helpers import (
     chat,
@@ -52,20 +52,14 @@ class Rig:
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     """One proxy for the whole module: a 1 s read timeout, and a breaker that never opens, so
     the faults here cannot leak into other tests as an open circuit."""
-    backend = FakeBackend().start()
-    env = {
-        "OPENAI_API_BASE_URL": backend.url,
-        "REQUEST_TIMEOUT": "1",
-        "BREAKER_FAIL_MAX": "1000",
-        "WEB_CONCURRENCY": "1",
-        "LOG_LEVEL": "DEBUG",
-    }
-    proxy = ProxyProcess(tmp_path_factory.mktemp("faults") / "gunicorn.log", env).start()
-    try:
+    with proxy_with_fake_backend(
+        tmp_path_factory.mktemp("faults"),
+        REQUEST_TIMEOUT="1",
+        BREAKER_FAIL_MAX="1000",
+        WEB_CONCURRENCY="1",
+        LOG_LEVEL="DEBUG",
+    ) as (proxy, backend):
         yield Rig(proxy, backend)
-    finally:
-        proxy.stop()
-        backend.stop()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.fake_backend import FakeBackend
-from tests.proxy_process import ProxyProcess, free_port
+from tests.proxy_process import ProxyProcess, free_port, proxy_with_fake_backend
 
 from .helpers import (
     backend_connections,
@@ -196,14 +196,10 @@ DISCONNECTS = {
 
 @pytest.fixture(scope="module")
 def streams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ProxyProcess, FakeBackend]]:
-    backend = FakeBackend().start()
-    env = {"OPENAI_API_BASE_URL": backend.url, "WEB_CONCURRENCY": "1"}
-    proxy = ProxyProcess(tmp_path_factory.mktemp("disconnects") / "gunicorn.log", env).start()
-    try:
-        yield proxy, backend
-    finally:
-        proxy.stop()
-        backend.stop()
+    with proxy_with_fake_backend(
+        tmp_path_factory.mktemp("disconnects"), WEB_CONCURRENCY="1"
+    ) as pair:
+        yield pair
 
 
 @pytest.mark.parametrize("endpoint", DISCONNECTS)

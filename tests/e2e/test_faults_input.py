@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.fake_backend import FakeBackend
-from tests.proxy_process import ProxyProcess
+from tests.proxy_process import ProxyProcess, proxy_with_fake_backend
 
 from .helpers import ollama_error, only_worker, openai_error, requests_to
 
@@ -22,18 +22,10 @@ LIMIT = 2048
 def strict(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[ProxyProcess, FakeBackend]]:
-    backend = FakeBackend().start()
-    env = {
-        "OPENAI_API_BASE_URL": backend.url,
-        "MAX_BODY_BYTES": str(LIMIT),
-        "WEB_CONCURRENCY": "1",
-    }
-    proxy = ProxyProcess(tmp_path_factory.mktemp("input") / "gunicorn.log", env).start()
-    try:
-        yield proxy, backend
-    finally:
-        proxy.stop()
-        backend.stop()
+    with proxy_with_fake_backend(
+        tmp_path_factory.mktemp("input"), MAX_BODY_BYTES=str(LIMIT), WEB_CONCURRENCY="1"
+    ) as pair:
+        yield pair
 
 
 def big_chat(size: int) -> bytes:

@@ -22,7 +22,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fake_backend import FakeBackend
-from tests.proxy_process import ProxyProcess
+from tests.proxy_process import ProxyProcess, proxy_with_fake_backend
 
 from .conftest import BACKEND_KEY
 
@@ -118,19 +118,13 @@ def in_flight(proxy: ProxyProcess) -> float:
 def observed(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[ProxyProcess, FakeBackend]]:
-    backend = FakeBackend(api_key=BACKEND_KEY).start()
-    env = {
-        "OPENAI_API_BASE_URL": backend.url,
-        "OPENAI_API_KEY": BACKEND_KEY,
-        "BACKEND_FLAVOUR": "vllm",
-        "LOG_LEVEL": "DEBUG",
-    }
-    proxy = ProxyProcess(tmp_path_factory.mktemp("observed") / "gunicorn.log", env).start()
-    try:
-        yield proxy, backend
-    finally:
-        proxy.stop()
-        backend.stop()
+    with proxy_with_fake_backend(
+        tmp_path_factory.mktemp("observed"),
+        backend_key=BACKEND_KEY,
+        BACKEND_FLAVOUR="vllm",
+        LOG_LEVEL="DEBUG",
+    ) as pair:
+        yield pair
 
 
 # --------------------------------------------------------------------------- metrics

@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from tests.fake_backend import FakeBackend
-from tests.proxy_process import ROOT, ProxyProcess
+from tests.proxy_process import ROOT, ProxyProcess, proxy_with_fake_backend
 
 BACKEND_KEY = "sk-backend-Qx9ZpLw2VtR4mKd8NcB7"
 CLIENT_KEY = "pk-client-Hs6YuJe1FgT5aWq0XoP3"
@@ -145,26 +145,20 @@ def drive(proxy: ProxyProcess, backend: FakeBackend, answers: list[str]) -> None
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    backend = FakeBackend(api_key=BACKEND_KEY).start()
-    env = {
-        "OPENAI_API_BASE_URL": backend.url,
-        "OPENAI_API_KEY": BACKEND_KEY,
-        "PROXY_API_KEYS": f"pk-other-key,{CLIENT_KEY}",
-        "LOG_LEVEL": "DEBUG",
-        "REQUEST_TIMEOUT": "1",
-        "BREAKER_FAIL_MAX": "1000",
-    }
-    proxy = ProxyProcess(tmp_path_factory.mktemp("secrets") / "gunicorn.log", env).start()
     result = Run()
-    try:
+    with proxy_with_fake_backend(
+        tmp_path_factory.mktemp("secrets"),
+        backend_key=BACKEND_KEY,
+        PROXY_API_KEYS=f"pk-other-key,{CLIENT_KEY}",
+        LOG_LEVEL="DEBUG",
+        REQUEST_TIMEOUT="1",
+        BREAKER_FAIL_MAX="1000",
+    ) as (proxy, backend):
         drive(proxy, backend, result.answers)
         if METRICS_SUPPORTED:
             with contextlib.suppress(httpx.TransportError):
                 result.metrics = httpx.get(proxy.metrics_url).text
-    finally:
-        proxy.stop()  # every log line written and flushed
-        backend.stop()
-    result.logs = proxy.logs()
+    result.logs = proxy.logs()  # the proxy has stopped: every line is written and flushed
     result.backend_headers = [request["headers"] for request in backend.requests]
     return result
 
