@@ -13,7 +13,7 @@ from .config import Settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     from .access import init_access
-    from .errors import register_error_handlers
+    from .error_handlers import register_error_handlers
     from .health import init_health
     from .metrics import init_request_metrics
     from .ollama import bp as ollama_bp

@@ -13,7 +13,8 @@ import re
 
 from flask import Flask, Response, request
 
-from .errors import ProxyError, error_response
+from .error_handlers import error_response
+from .errors import Unauthorized
 
 _DEFAULT_ORIGINS = (
     "http://localhost",
@@ -46,10 +47,6 @@ ALLOWED_HEADERS = (
 ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"
 # Liveness and readiness probes never need a key: Kubernetes sends none.
 OPEN_PATHS = frozenset({"/", "/health", "/ready"})
-
-
-class Unauthorized(ProxyError):
-    status = 401
 
 
 def origin_pattern(origins: tuple[str, ...] = ()) -> re.Pattern[str]:

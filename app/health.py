@@ -15,8 +15,8 @@ from flask import Flask, Response
 
 from .catalogue import Catalogue
 from .errors import ProxyError
+from .replies import json_response
 from .services import services
-from .streaming import json_response
 
 # A model list fetched this recently (or within MODELS_CACHE_TTL, if longer) means ready.
 READY_WINDOW = 30.0

@@ -20,22 +20,13 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ReadTimeoutError
 
 from ..backend import Backend, parse_json_body
+from ..clock import now_rfc3339
 from ..errors import BackendError
 from ..observe import Exchange
-from ..streaming import (
-    SSEProtocolError,
-    finish,
-    iter_raw,
-    iter_sse_batches,
-    json_response,
-    ndjson,
-    now_rfc3339,
-)
+from ..replies import NDJSON_MIMETYPE, STREAM_HEADERS, json_response
+from ..stream import finish, iter_raw
+from ..wire import SSEProtocolError, iter_sse_batches, ndjson
 from .responses_in import StreamError, Translator
-
-NDJSON_MIMETYPE = "application/x-ndjson"
-# nginx buffers proxied responses unless told not to; a buffered stream arrives all at once.
-STREAM_HEADERS = {"X-Accel-Buffering": "no", "Cache-Control": "no-cache"}
 
 
 def load_reply(model: str, keep_alive: float | None, *, chat: bool) -> Response:

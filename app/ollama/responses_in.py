@@ -12,7 +12,7 @@ import json
 import time
 from typing import Any
 
-from ..streaming import now_rfc3339
+from ..clock import now_rfc3339
 from .context import encode as encode_context
 
 # OpenAI finish_reason -> Ollama done_reason. Ollama never says "tool_calls" (G3).

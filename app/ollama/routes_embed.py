@@ -12,8 +12,8 @@ from ..body import json_body
 from ..errors import BadRequest, ProxyError
 from ..flavours import embeds_in_batches
 from ..observe import Exchange
+from ..replies import json_response
 from ..services import services
-from ..streaming import json_response
 from . import bp
 from .embeddings import (
     EMBEDDINGS_PATH,

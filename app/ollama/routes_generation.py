@@ -10,8 +10,8 @@ from ..body import json_body
 from ..catalogue import Model
 from ..errors import BadRequest
 from ..flavours import streams_tool_calls, supports_suffix
+from ..replies import json_response
 from ..services import Services, services
-from ..streaming import json_response
 from . import bp
 from .context import conversation, decode
 from .relay import load_reply, replay_as_stream, stream_answer, whole_answer

@@ -6,8 +6,8 @@ from __future__ import annotations
 from flask import Response
 
 from ..body import json_body
+from ..replies import json_response
 from ..services import services
-from ..streaming import json_response
 from . import bp
 from .model_info import ps_entry, show, tag_entry
 from .schemas import load, model_schema

@@ -10,10 +10,10 @@ from flask import Response
 
 from ..body import json_body
 from ..errors import NotFound, ProxyError
+from ..replies import NDJSON_MIMETYPE, STREAM_HEADERS, json_response
 from ..services import services
-from ..streaming import json_response, ndjson
+from ..wire import ndjson
 from . import bp
-from .relay import NDJSON_MIMETYPE, STREAM_HEADERS
 from .schemas import copy_schema, load, model_schema
 
 NOT_SUPPORTED = 501

@@ -16,10 +16,10 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from ..backend import Backend
 from ..body import raw_body
-from ..errors import openai_error_body
+from ..error_handlers import openai_error_body
 from ..observe import Exchange
 from ..services import services
-from ..streaming import iter_raw
+from ..stream import iter_raw
 from . import bp
 
 HOP_BY_HOP = frozenset(

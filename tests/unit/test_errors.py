@@ -9,18 +9,16 @@ import pytest
 from flask import Flask, abort, request
 from flask.testing import FlaskClient
 
+from app.error_handlers import ollama_error_body, openai_error_body, register_error_handlers
 from app.errors import (
-    JSON_MIMETYPE,
     BackendError,
     BadRequest,
     NotFound,
     ProxyError,
     backend_message,
     model_not_found,
-    ollama_error_body,
-    openai_error_body,
-    register_error_handlers,
 )
+from app.replies import JSON_MIMETYPE
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,10 @@ import pytest
 import requests
 from urllib3 import HTTPResponse
 
-from app import streaming
-from app.streaming import SSEProtocolError, iter_raw, iter_sse_batches, ndjson, now_rfc3339
+from app import clock, wire
+from app.clock import now_rfc3339
+from app.stream import iter_raw
+from app.wire import SSEProtocolError, iter_sse_batches, ndjson
 
 
 def iter_sse_data(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -118,7 +120,7 @@ def test_nothing_after_done_is_read() -> None:
 
 
 def test_an_endless_line_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(streaming, "MAX_LINE_BYTES", 1024)
+    monkeypatch.setattr(wire, "MAX_LINE_BYTES", 1024)
     assert events(b"data: " + b"x" * 1000 + b"\n\n") == [b"x" * 1000]
     with pytest.raises(SSEProtocolError, match="over 16 MiB"):
         events(b"data: " + b"x" * 600, b"x" * 600)
@@ -176,9 +178,9 @@ def test_now_rfc3339_is_utc_with_microseconds() -> None:
 
 
 def test_now_rfc3339_formats_each_second_correctly(monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = iter([1700000000.25, 1700000000.5, 1700000001.0, 1700000061.999999])
-    fake = SimpleNamespace(time=lambda: next(clock), strftime=time.strftime, gmtime=time.gmtime)
-    monkeypatch.setattr(streaming, "time", fake)
+    ticks = iter([1700000000.25, 1700000000.5, 1700000001.0, 1700000061.999999])
+    fake = SimpleNamespace(time=lambda: next(ticks), strftime=time.strftime, gmtime=time.gmtime)
+    monkeypatch.setattr(clock, "time", fake)
     assert [now_rfc3339() for _ in range(4)] == [
         "2023-11-14T22:13:20.250000Z",
         "2023-11-14T22:13:20.500000Z",

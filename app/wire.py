@@ -1,0 +1,70 @@
+"""Framing on the wire, bytes in and bytes out: the backend's server-sent events (SSE) read,
+and the NDJSON lines Ollama clients read.
+
+Everything works on bytes. Decoding to str before splitting lines is a bug: `str.splitlines()`
+also splits on U+2028, U+0085 and friends, which JSON strings may carry raw.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+# One SSE line larger than this is not a token stream any more; refuse to buffer it without end.
+MAX_LINE_BYTES = 16 * 1024 * 1024
+DONE = b"[DONE]"
+
+
+class SSEProtocolError(ValueError):
+    """The backend's event stream is malformed beyond what the SSE rules tolerate."""
+
+
+def iter_sse_batches(chunks: Iterable[bytes]) -> Iterator[list[bytes]]:
+    """The `data` payloads of the server-sent events each network read completes, stopping at
+    `[DONE]`. Batches let the caller write everything one read brought in a single write.
+
+    Comments (`: ping`), `event:`/`id:`/`retry:` fields and blank keep-alive lines are skipped;
+    `\r\n` line ends are accepted; multi-line data is joined with `\n` as the SSE spec says.
+    """
+    pending = b""
+    data: list[bytes] = []
+    for chunk in chunks:
+        if pending:
+            chunk = pending + chunk  # noqa: PLW2901  a line split across two reads
+        lines = chunk.split(b"\n")
+        pending = lines.pop()
+        if len(pending) > MAX_LINE_BYTES:
+            raise SSEProtocolError("backend sent an event line over 16 MiB")
+        batch: list[bytes] = []
+        for line in lines:
+            if line.endswith(b"\r"):
+                line = line[:-1]  # noqa: PLW2901
+            if line.startswith(b"data:"):
+                data.append(line[6:] if line.startswith(b"data: ") else line[5:])
+            elif not line and data:
+                payload = data[0] if len(data) == 1 else b"\n".join(data)
+                data = []
+                if payload == DONE:
+                    if batch:
+                        yield batch
+                    return
+                batch.append(payload)
+        if batch:
+            yield batch
+    if pending.startswith(b"data:"):
+        data.append(pending[6:] if pending.startswith(b"data: ") else pending[5:])
+    if data:
+        payload = b"\n".join(data)
+        if payload != DONE:
+            yield [payload]
+
+
+# json.dumps with any non-default argument builds a new encoder per call; this is built once.
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def ndjson(obj: Any) -> bytes:
+    """One compact JSON line. ASCII escaping is deliberate: the Python SDK splits lines with
+    `str.splitlines()`, so a raw U+2028 in model text would cut a line in two."""
+    return _encode(obj).encode() + b"\n"
