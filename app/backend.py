@@ -24,7 +24,7 @@ from . import metrics
 from .breaker import BackendBreaker
 from .config import Settings
 from .errors import BackendError, ProxyError, backend_message
-from .flavours import takes_any_request_id
+from .flavours import RequestIdForm, flavour
 from .requestid import current, note_upstream, upstream_id
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,8 @@ class Backend:
             settings.breaker_fail_max, settings.breaker_reset_timeout
         )
         self.verify = settings.verify_ssl
-        self.uuid_request_ids = not takes_any_request_id(settings.backend_flavour)
+        self.flavour = flavour(settings.backend_flavour)
+        self.uuid_request_ids = self.flavour.request_id is RequestIdForm.UUID
         self.session = self._make_session(settings)
         self.adapter = self.session.get_adapter(self.base_url)
         # Resolved once: requests would re-read the proxy variables (and ~/.netrc) every call.

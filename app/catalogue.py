@@ -1,8 +1,6 @@
 """The backend's models under Ollama names: fetched from `/v1/models`, cached briefly, resolved.
 
-Ollama names are `[namespace/]model:tag` with `latest` as the default tag, matched without
-regard to case (protocol.md §1.0). A backend id without a tag is shown as `<id>:latest`. The
-mapping file's aliases apply both ways: clients may ask for an alias, and listings show the
+The mapping file's aliases apply both ways: clients may ask for an alias, and listings show the
 alias instead of the backend id it stands for.
 """
 
@@ -11,34 +9,15 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from .backend import Backend
 from .config import ModelMapping
 from .errors import BackendError, model_not_found
+from .translate.models import Model, name_key, ollama_name
 
 # After a miss, a name may be new on the backend: refetch, but not more often than this.
 _MISS_REFRESH_SECONDS = 2.0
-
-
-def ollama_name(name: str) -> str:
-    """`x` -> `x:latest`; a name that already has a tag (after the last `/`) is kept."""
-    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
-
-
-def _key(name: str) -> str:
-    return ollama_name(name.strip()).lower()
-
-
-@dataclass(frozen=True)
-class Model:
-    name: str  # what Ollama clients see, e.g. "llama3.2:latest"
-    backend_id: str  # what the backend is asked for
-    info: dict[str, Any] = field(default_factory=dict)  # the backend's /v1/models entry
-    # What MODEL_MAPPING_FILE's "models" says about it (context_length, capabilities): it wins.
-    declared: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Catalogue:
@@ -46,7 +25,7 @@ class Catalogue:
         self._backend = backend
         self._mapping = mapping
         self._ttl = ttl
-        self._aliases = {_key(alias): target for alias, target in mapping.aliases.items()}
+        self._aliases = {name_key(alias): target for alias, target in mapping.aliases.items()}
         self._lock = threading.Lock()  # cooperative under gevent: one refetch at a time
         self._models: list[Model] = []
         self._by_key: dict[str, Model] = {}
@@ -59,7 +38,7 @@ class Catalogue:
 
     def resolve(self, requested: str) -> Model:
         """The model a client's name stands for, or Ollama's 404."""
-        key = _key(requested)
+        key = name_key(requested)
         target = self._aliases.get(key)
         if target is not None:
             # An explicit alias is trusted even when the backend does not list its target, or
@@ -127,10 +106,10 @@ class Catalogue:
             for backend_id, info in infos.items()
             if backend_id not in aliased
         )
-        by_key = {_key(model.name): model for model in models}
+        by_key = {name_key(model.name): model for model in models}
         # Backend ids stay usable even when an alias hides them from listings.
         for backend_id, info in infos.items():
             by_key.setdefault(
-                _key(backend_id), self._model(ollama_name(backend_id), backend_id, info)
+                name_key(backend_id), self._model(ollama_name(backend_id), backend_id, info)
             )
         self._models, self._by_key = models, by_key

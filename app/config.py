@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from .flavours import FLAVOURS, ThinkStyle
+
 T = TypeVar("T")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-FLAVOURS = ("generic", "vllm", "llamacpp", "openai", "openrouter")
 _NONE: tuple[str, ...] = ()
-THINKING_CONTROLS = ("auto", "chat_template_kwargs", "reasoning_effort", "none")
+# "auto": the flavour's own way.
+THINKING_CONTROLS = ("auto", *(style.value for style in ThinkStyle))
 
 
 class ConfigError(ValueError):
@@ -83,7 +85,9 @@ class Settings:
             models_cache_ttl=reader.get(
                 "MODELS_CACHE_TTL", cls.models_cache_ttl, _non_negative_float
             ),
-            backend_flavour=reader.get("BACKEND_FLAVOUR", cls.backend_flavour, _one_of(FLAVOURS)),
+            backend_flavour=reader.get(
+                "BACKEND_FLAVOUR", cls.backend_flavour, _one_of(tuple(FLAVOURS))
+            ),
             thinking_control=reader.get(
                 "THINKING_CONTROL", cls.thinking_control, _one_of(THINKING_CONTROLS)
             ),

@@ -18,6 +18,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornPrometheusMetrics
 
+from .outcomes import Outcome
+
 EXTENSION = "ollama_proxy_metrics"
 # Distinct model label values per process; beyond it a model is counted as "other". Only
 # resolved backend ids reach this point, so an attacker's random names never become labels.
@@ -142,12 +144,12 @@ class StreamWatch:
             self.first = time.perf_counter()
             TIME_TO_FIRST_TOKEN.labels(self.endpoint, self.model).observe(self.first - self.started)
 
-    def close(self, outcome: str) -> float:
+    def close(self, outcome: Outcome) -> float:
         """Leaves the in-flight count; returns the stream's duration in seconds."""
         STREAMS_IN_FLIGHT.labels(self.endpoint).dec()
         duration = time.perf_counter() - self.started
         STREAM_DURATION.labels(self.endpoint, self.model).observe(duration)
-        STREAM_OUTCOMES.labels(self.endpoint, outcome).inc()
+        STREAM_OUTCOMES.labels(self.endpoint, outcome.value).inc()
         return duration
 
 

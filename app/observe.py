@@ -15,11 +15,12 @@ from flask import g, request
 
 from . import metrics
 from .logconfig import annotate
+from .outcomes import Outcome
 
 log = logging.getLogger(__name__)
 
 # One line per stream: routine when it completed, worth a look otherwise.
-_END_LEVELS = {"completed": logging.DEBUG, "client_disconnect": logging.INFO}
+_END_LEVELS = {Outcome.COMPLETED: logging.DEBUG, Outcome.CLIENT_DISCONNECT: logging.INFO}
 
 
 class Exchange:
@@ -54,7 +55,7 @@ class Exchange:
 
     def stream_ended(
         self,
-        outcome: str,
+        outcome: Outcome,
         usage: dict[str, Any] | None = None,
         pieces: int = 0,
         error: str | None = None,
@@ -66,7 +67,7 @@ class Exchange:
             "request_id": self.request_id,
             "endpoint": self.endpoint,
             "model": self.model,
-            "outcome": outcome,
+            "outcome": outcome.value,
             "duration_ms": round(duration * 1000, 3),
         }
         if self.watch.first is not None:

@@ -1,13 +1,60 @@
-"""Reading a backend's streamed body: as it arrives, and to its end so the connection is reused."""
+"""The one lifecycle of every streamed answer, whatever API it is translated for.
+
+A backend's streamed body is relayed through a `Translation` (Ollama NDJSON, Anthropic or
+Responses events, or the bytes unchanged for `/v1` pass-through):
+- the first output is read before the response starts, so an error that comes first still
+  gets its HTTP status and the API's error shape;
+- after that, every failure becomes the API's in-band error (an `{"error"}` line, an error
+  event), never an ending that would pass for a complete answer;
+- the backend connection is closed on every exit (a client that hangs up stops the model at
+  once: gunicorn closes the generator when a write fails) and reused when the body was read
+  to its end;
+- the outcome, the metrics and the log line are recorded exactly once.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
 
 import requests
-from urllib3.exceptions import HTTPError
+from flask import Response
+from greenlet import GreenletExit
+from urllib3.exceptions import HTTPError, ReadTimeoutError
+
+from .backend import Backend
+from .errors import BackendError
+from .observe import Exchange
+from .outcomes import Outcome
+from .replies import stream_response
+from .translate.chat_stream import StreamError
+from .wire import SSEProtocolError, iter_sse_batches
 
 READ_SIZE = 64 * 1024
+SHUTDOWN_MESSAGE = "the proxy is shutting down; the answer was cut off"
+
+
+class Translation(Protocol):
+    """What the relay asks of a stream's translator. `event` and `tail` raise StreamError when
+    the backend's answer is broken."""
+
+    @property
+    def usage(self) -> dict[str, Any] | None: ...
+
+    @property
+    def pieces(self) -> int: ...
+
+    def event(self, payload: bytes) -> bytes:
+        """The client's bytes for one backend event."""
+        ...
+
+    def tail(self) -> bytes:
+        """The client's bytes after the backend's last event."""
+        ...
+
+    def error(self, message: str) -> bytes:
+        """The in-band error that ends a stream that has started."""
+        ...
 
 
 def iter_raw(response: requests.Response, *, decode: bool = True) -> Iterator[bytes]:
@@ -41,3 +88,159 @@ def finish(response: requests.Response, grace: float = 0.1) -> None:
         pass  # not reusable after all; close() below drops it
     finally:
         response.close()
+
+
+def sse_batches(response: requests.Response) -> Iterator[list[bytes]]:
+    """The data payloads of an SSE body, grouped by the network read that completed them."""
+    return iter_sse_batches(iter_raw(response))
+
+
+def raw_batches(response: requests.Response) -> Iterator[list[bytes]]:
+    """The body's bytes as they arrive, still compressed if they were: for relaying verbatim."""
+    return ([chunk] for chunk in iter_raw(response, decode=False))
+
+
+class Relay:
+    """One backend stream relayed to one client.
+
+    What one network read brought goes out in one write: fewer writes (each a syscall and
+    gunicorn's bookkeeping), and nothing that has arrived is held back.
+    """
+
+    def __init__(
+        self,
+        response: requests.Response,
+        backend: Backend,
+        translation: Translation,
+        exchange: Exchange | None,
+        *,
+        batches: Iterable[list[bytes]] | None = None,
+        count_tokens: bool = True,
+    ) -> None:
+        """`exchange`: where the stream's metrics and log line go; None for a body that is not
+        a stream of generated output (a `/v1` JSON answer relayed as it arrives)."""
+        self.response = response
+        self.backend = backend
+        self.translation = translation
+        self.exchange = exchange
+        self.count_tokens = count_tokens
+        self._over = False  # the stream ended while its head was read
+        self._batches = self._read(sse_batches(response) if batches is None else batches)
+
+    def respond(self, mimetype: str) -> Response:
+        """The client's response: whole when the stream ended before its first output, else a
+        stream that starts with that output."""
+        try:
+            head, error = self._head()
+        except StreamError as exc:  # before any output: the error keeps its HTTP status
+            self.response.close()
+            raise BackendError(exc.message, exc.status) from None
+        except BaseException:
+            self.response.close()
+            raise
+        if self.exchange is not None:
+            self.exchange.stream_started()
+        if error is not None or self._over:
+            self._first_chunk()
+            self._end(Outcome.BACKEND_ERROR if error else Outcome.COMPLETED, error)
+            return stream_response(head, mimetype)
+        return stream_response(self._body(head), mimetype)
+
+    def _head(self) -> tuple[bytes, str | None]:
+        """The output up to the first non-empty piece, and the error that ended it if any.
+
+        A stream that ends before any output (all tool calls, or a backend that fails with an
+        empty 200 as llama-cpp-python does) is finished here (`_over`), so its errors still get
+        an HTTP status.
+        """
+        for batch in self._batches:
+            data, error = self._translate(batch)
+            if error is not None:
+                if not data:
+                    raise error
+                return data + self.translation.error(error.message), error.message
+            if data:
+                return data, None
+        self._over = True
+        return self.translation.tail(), None
+
+    def _body(self, head: bytes) -> Iterator[bytes]:
+        outcome, error = Outcome.ERROR, None
+        translation = self.translation
+        try:
+            yield head
+            self._first_chunk()
+            for batch in self._batches:
+                data, failure = self._translate(batch)
+                if failure is not None:
+                    outcome, error = Outcome.BACKEND_ERROR, failure.message
+                    yield data + translation.error(failure.message)
+                    return
+                if data:
+                    yield data
+            yield translation.tail()
+            outcome = Outcome.COMPLETED
+        except StreamError as exc:  # the connection broke, or the end was missing
+            outcome, error = Outcome.BACKEND_ERROR, exc.message
+            yield translation.error(exc.message)
+        except GreenletExit:
+            # The worker cuts what still runs when the graceful timeout nears: tell the client
+            # the answer is cut off, then end the response (the worker exits right after).
+            outcome = Outcome.SHUTDOWN
+            yield translation.error(SHUTDOWN_MESSAGE)
+        except GeneratorExit:
+            outcome = Outcome.CLIENT_DISCONNECT  # a write to the client failed: gunicorn closed us
+            raise
+        finally:
+            self._end(outcome, error)
+
+    def _translate(self, batch: list[bytes]) -> tuple[bytes, StreamError | None]:
+        """The output of one batch, and the error that cut it short (with what came before)."""
+        event = self.translation.event
+        out: list[bytes] = []
+        try:
+            for payload in batch:
+                out.append(event(payload))
+        except StreamError as exc:
+            return b"".join(out), exc
+        return b"".join(out), None
+
+    def _first_chunk(self) -> None:
+        if self.exchange is not None:
+            self.exchange.first_chunk()
+
+    def _end(self, outcome: Outcome, error: str | None) -> None:
+        if outcome is Outcome.COMPLETED:
+            finish(self.response)
+            self.backend.stream_completed()
+        else:
+            self.response.close()  # the backend stops generating now
+        if self.exchange is None:
+            return
+        translation = self.translation
+        self.exchange.stream_ended(
+            outcome,
+            translation.usage,
+            translation.pieces,
+            error,
+            count_tokens=self.count_tokens,
+        )
+
+    def _read(self, batches: Iterable[list[bytes]]) -> Iterator[list[bytes]]:
+        """The backend's payloads, a network read at a time; every way the stream can break
+        becomes a StreamError."""
+        backend = self.backend
+        try:
+            yield from batches
+        except ReadTimeoutError as exc:
+            backend.stream_broke(exc, "stream_timeout")
+            raise StreamError(
+                f"the backend sent nothing for {backend.timeout[1]:g}s in the middle of the answer"
+            ) from None
+        except (HTTPError, requests.RequestException, OSError) as exc:
+            backend.stream_broke(exc)
+            raise StreamError(
+                "the connection to the backend broke in the middle of the answer"
+            ) from None
+        except SSEProtocolError as exc:
+            raise StreamError(f"the backend's event stream is malformed: {exc}") from None

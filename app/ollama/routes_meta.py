@@ -8,8 +8,8 @@ from flask import Response
 from ..body import json_body
 from ..replies import json_response
 from ..services import services
+from ..translate.ollama.model_info import ps_entry, show, tag_entry
 from . import bp
-from .model_info import ps_entry, show, tag_entry
 from .schemas import load, model_schema
 
 
@@ -34,7 +34,7 @@ def tags() -> Response:
 def show_model() -> Response:
     request = load(model_schema, json_body())
     service = services()
-    model = service.catalogue.resolve(request["model"])
+    model = service.catalogue.resolve(request.model)
     return json_response(show(model, service.settings.default_context_length))
 
 

@@ -32,13 +32,13 @@ def _unsupported(action: str) -> ProxyError:
 def pull() -> Response:
     request = load(model_schema, json_body())
     try:
-        services().catalogue.resolve(request["model"])
+        services().catalogue.resolve(request.model)
     except NotFound:
         raise NotFound(
-            f'pull model manifest: file does not exist: model "{request["model"]}" is not '
+            f'pull model manifest: file does not exist: model "{request.model}" is not '
             "served by the backend"
         ) from None
-    if not request["stream"]:
+    if not request.stream:
         return json_response({"status": "success"})
 
     def progress() -> Iterator[bytes]:
@@ -61,14 +61,14 @@ def create() -> Response:
 @bp.post("/api/copy")
 def copy() -> Response:
     request = load(copy_schema, json_body())
-    services().catalogue.resolve(request["source"])  # an unknown source is a 404, as in Ollama
+    services().catalogue.resolve(request.source)  # an unknown source is a 404, as in Ollama
     raise _unsupported("copy")
 
 
 @bp.delete("/api/delete")
 def delete() -> Response:
     request = load(model_schema, json_body())
-    services().catalogue.resolve(request["model"])
+    services().catalogue.resolve(request.model)
     raise _unsupported("delete")
 
 

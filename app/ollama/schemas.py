@@ -1,19 +1,23 @@
-"""Request validation at the boundary: marshmallow schemas for the Ollama request bodies.
+"""Request validation at the boundary: marshmallow schemas that load Ollama request bodies into
+the frozen dataclasses of translate/ollama/request_types.py.
 
 Top-level fields are validated here. Messages are checked field by field in the single pass
-that converts them (messages.py): a Nested schema costs ~8 µs per message, which on a long
-conversation would cost more than everything else the proxy does.
+that converts them (translate/ollama/messages.py): a Nested schema costs ~8 µs per message,
+which on a long conversation would cost more than everything else the proxy does.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate
 
 from ..errors import BadRequest
-from .options import parse_options
+from ..translate.ollama import request_types as types
+from ..translate.ollama.options import parse_options
+
+T = TypeVar("T")
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _UNIT_SECONDS = {
@@ -120,7 +124,10 @@ def parse_keep_alive(value: Any) -> float:
     return sign * total
 
 
-class _Base(Schema):
+class _Base(Schema, Generic[T]):
+    # The dataclass a load produces.
+    loads_into: ClassVar[type[Any]]
+
     class Meta:
         unknown = EXCLUDE  # Ollama ignores fields it does not know; so do we
 
@@ -131,12 +138,21 @@ class _Base(Schema):
             data = {**data, "model": data["name"]}
         return data
 
+    @post_load
+    def _typed(self, data: dict[str, Any], **kwargs: Any) -> Any:
+        # Nulls count as absent, as in Go's decoder: the field's default applies.
+        for name, value in data.items():
+            if value is None:
+                default = self.fields[name].load_default
+                data[name] = default() if callable(default) else default
+        return self.loads_into(**data)
+
 
 _required: dict[str, Any] = {"required": "model is required", "null": "model is required"}
 _NOT_EMPTY = validate.Length(min=1, error="model is required")
 
 
-class _Generation(_Base):
+class _Generation(_Base[T]):
     model = fields.String(required=True, validate=_NOT_EMPTY, error_messages=_required)
     format = Format(load_default=None, allow_none=True)
     options = Options(load_default=dict, allow_none=True)
@@ -151,12 +167,14 @@ class _Generation(_Base):
     )
 
 
-class ChatRequest(_Generation):
+class ChatRequest(_Generation[types.ChatRequest]):
+    loads_into = types.ChatRequest
     messages = fields.List(fields.Raw(), load_default=list, allow_none=True)
     tools = fields.List(fields.Raw(), load_default=list, allow_none=True)
 
 
-class GenerateRequest(_Generation):
+class GenerateRequest(_Generation[types.GenerateRequest]):
+    loads_into = types.GenerateRequest
     prompt = fields.String(load_default="", allow_none=True)
     suffix = fields.String(load_default="", allow_none=True)
     system = fields.String(load_default=None, allow_none=True)
@@ -166,7 +184,8 @@ class GenerateRequest(_Generation):
     raw = StrictBoolean(load_default=False, allow_none=True)
 
 
-class EmbedRequest(_Base):
+class EmbedRequest(_Base[types.EmbedRequest]):
+    loads_into = types.EmbedRequest
     model = fields.String(required=True, validate=_NOT_EMPTY, error_messages=_required)
     input = fields.Raw(load_default=list, allow_none=True)
     truncate = StrictBoolean(load_default=True, allow_none=True)
@@ -175,22 +194,25 @@ class EmbedRequest(_Base):
     keep_alive = KeepAlive(load_default=None, allow_none=True)
 
 
-class EmbeddingsRequest(_Base):
+class EmbeddingsRequest(_Base[types.EmbeddingsRequest]):
+    loads_into = types.EmbeddingsRequest
     model = fields.String(required=True, validate=_NOT_EMPTY, error_messages=_required)
     prompt = fields.String(load_default="", allow_none=True)
     options = Options(load_default=dict, allow_none=True)
     keep_alive = KeepAlive(load_default=None, allow_none=True)
 
 
-class ModelRequest(_Base):
+class ModelRequest(_Base[types.ModelRequest]):
     """show, pull, push, delete: a model name and flags this proxy has no use for."""
 
+    loads_into = types.ModelRequest
     model = fields.String(required=True, validate=_NOT_EMPTY, error_messages=_required)
     stream = StrictBoolean(load_default=True, allow_none=True)
     verbose = StrictBoolean(load_default=False, allow_none=True)
 
 
-class CopyRequest(_Base):
+class CopyRequest(_Base[types.CopyRequest]):
+    loads_into = types.CopyRequest
     source = fields.String(required=True, validate=validate.Length(min=1))
     destination = fields.String(required=True, validate=validate.Length(min=1))
 
@@ -203,17 +225,12 @@ model_schema = ModelRequest()
 copy_schema = CopyRequest()
 
 
-def load(schema: Schema, body: dict[str, Any]) -> dict[str, Any]:
-    """Validated fields with their defaults; nulls count as absent, as in Go's decoder."""
+def load(schema: _Base[T], body: dict[str, Any]) -> T:
+    """The validated request, every field set (defaults for absent and null ones)."""
     try:
-        data: dict[str, Any] = schema.load(body)
+        return cast(T, schema.load(body))  # _typed made it the schema's loads_into
     except ValidationError as exc:
         raise BadRequest(describe(exc)) from None
-    for name, value in data.items():
-        if value is None:
-            default = schema.fields[name].load_default
-            data[name] = default() if callable(default) else default
-    return data
 
 
 def describe(error: ValidationError) -> str:

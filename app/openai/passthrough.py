@@ -7,19 +7,13 @@ hop-by-hop headers of each leg are dropped, as RFC 9110 §7.6.1 requires of a pr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import requests
 from flask import Response, request
-from greenlet import GreenletExit
-from urllib3.exceptions import HTTPError as Urllib3Error
 
-from ..backend import Backend
 from ..body import raw_body
 from ..error_handlers import openai_error_body
 from ..observe import Exchange
 from ..services import services
-from ..stream import iter_raw
+from ..stream import Relay, raw_batches
 from . import bp
 
 HOP_BY_HOP = frozenset(
@@ -66,49 +60,43 @@ def forward(path: str) -> Response:
         request.method, target, body or None, stream=True, headers=headers
     )
     sse = response.headers.get("Content-Type", "").startswith("text/event-stream")
-    # SSE answers are streams in the metrics; the body is not parsed, so the model is unknown.
-    exchange = Exchange(None) if sse else None
-    relayed = Response(_relay(response, service.backend, exchange), status=response.status_code)
+    # The body is not parsed: the model is unknown, and the tokens are not counted.
+    relay = Relay(
+        response,
+        service.backend,
+        Verbatim(sse),
+        Exchange(None) if sse else None,  # SSE answers are streams in the metrics
+        batches=raw_batches(response),
+        count_tokens=False,
+    )
+    relayed = relay.respond(response.headers.get("Content-Type", "application/octet-stream"))
+    relayed.status_code = response.status_code
     for name, value in response.headers.items():
         if name.lower() not in _NOT_RELAYED:
             relayed.headers[name] = value
-    if sse:
-        relayed.headers["X-Accel-Buffering"] = "no"
+    if not sse:
+        relayed.headers.pop("X-Accel-Buffering", None)
+        relayed.headers.pop("Cache-Control", None)
     return relayed
 
 
-def _relay(
-    response: requests.Response, backend: Backend, exchange: Exchange | None
-) -> Iterator[bytes]:
-    if exchange is not None:
-        exchange.stream_started()
-    outcome, error = "error", None
-    try:
-        # decode=False: compressed bytes stay compressed, matching the relayed Content-Encoding.
-        chunks = iter_raw(response, decode=False)
-        first = next(chunks, None)
-        if first is not None:
-            yield first
-            if exchange is not None:
-                exchange.first_chunk()
-            yield from chunks
-        outcome = "completed"
-        backend.stream_completed()
-    except (Urllib3Error, requests.RequestException, OSError) as exc:
-        backend.stream_broke(exc)
-        outcome = "backend_error"
-        error = "the connection to the backend broke in the middle of the answer"
-        # The status is sent already. An SSE client gets an error event (the openai SDK raises
-        # on it); a body with a Content-Length arrives visibly short.
-        if exchange is not None:
-            yield b"data: " + openai_error_body(error, 502) + b"\n\n"
-    except GeneratorExit:
-        outcome = "client_disconnect"
-        raise
-    except GreenletExit:
-        outcome = "shutdown"
-        raise
-    finally:
-        response.close()
-        if exchange is not None:
-            exchange.stream_ended(outcome, error=error, count_tokens=False)
+class Verbatim:
+    """The backend's bytes unchanged. A stream that breaks after it started ends, for an SSE
+    client, with an error event (the openai SDK raises on it); any other body arrives short."""
+
+    usage = None
+    pieces = 0
+
+    def __init__(self, sse: bool) -> None:
+        self.sse = sse
+
+    def event(self, payload: bytes) -> bytes:
+        return payload
+
+    def tail(self) -> bytes:
+        return b""
+
+    def error(self, message: str) -> bytes:
+        if not self.sse:
+            return b""
+        return b"data: " + openai_error_body(message, 502) + b"\n\n"

@@ -14,9 +14,10 @@ import responses
 
 from app import catalogue as catalogue_module
 from app.backend import Backend
-from app.catalogue import Catalogue, Model, ollama_name
+from app.catalogue import Catalogue
 from app.config import ModelMapping, Settings
 from app.errors import BackendError, NotFound
+from app.translate.models import Model, ollama_name
 
 BASE = "http://backend.test/v1"
 MODELS_URL = f"{BASE}/models"

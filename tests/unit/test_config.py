@@ -103,7 +103,7 @@ def test_each_variable_is_parsed(variable: str, raw: str, attribute: str, expect
         ("DEFAULT_CONTEXT_LENGTH", "0", "between 1 and"),
         ("MODELS_CACHE_TTL", "-1", "zero or a positive"),
         ("BACKEND_FLAVOUR", "ollama", "generic, vllm, llamacpp, openai, openrouter"),
-        ("THINKING_CONTROL", "always", "auto, chat_template_kwargs, reasoning_effort, none"),
+        ("THINKING_CONTROL", "always", "auto, none, chat_template_kwargs, reasoning_effort"),
         ("MAX_BODY_BYTES", "1023", "between 1024 and"),
         ("WORKER_CONNECTIONS", "0", "between 1 and 100000"),
         ("COMPLETIONS_MAX_TOKENS", "0", "between 1 and"),

@@ -7,7 +7,7 @@ import zlib
 import pytest
 
 from app.errors import BadRequest
-from app.ollama.context import MARKER, conversation, decode, encode
+from app.translate.ollama.context import MARKER, conversation, decode, encode
 
 TURNS = [
     {"role": "system", "content": "Be terse."},

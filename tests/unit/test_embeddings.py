@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from app.errors import BackendError, BadRequest
-from app.ollama.embeddings import (
+from app.flavours import flavour
+from app.translate.ollama.embeddings import (
     embed_inputs,
     embeddings_body,
     is_overflow,
@@ -56,7 +57,7 @@ def test_token_arrays_and_other_types_are_invalid_input(value: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("flavour", "truncate", "extra"),
+    ("name", "truncate", "extra"),
     [
         ("vllm", True, {"truncate_prompt_tokens": -1}),
         ("vllm", False, {}),
@@ -66,8 +67,8 @@ def test_token_arrays_and_other_types_are_invalid_input(value: Any) -> None:
         ("openrouter", True, {}),
     ],
 )
-def test_body(flavour: str, truncate: bool, extra: dict[str, Any]) -> None:
-    assert embeddings_body("bge-m3", ["a", "b"], flavour=flavour, truncate=truncate) == {
+def test_body(name: str, truncate: bool, extra: dict[str, Any]) -> None:
+    assert embeddings_body("bge-m3", ["a", "b"], flavour=flavour(name), truncate=truncate) == {
         "model": "bge-m3",
         "input": ["a", "b"],
         "encoding_format": "float",

@@ -8,7 +8,7 @@ import zlib
 
 import pytest
 
-from app.ollama.images import InvalidImage, sniff_mime, to_data_uri
+from app.translate.images import InvalidImage, sniff_mime, to_data_uri
 
 
 def _png_1x1() -> bytes:

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from app.errors import BadRequest
-from app.ollama.messages import sanitize_tools, to_openai_messages, tool_call_id
+from app.flavours import flavour
+from app.translate.ollama.messages import sanitize_tools, to_openai_messages, tool_call_id
 from tests.samples import WEATHER_TOOL
 
 NINE_ALNUM = re.compile(r"^[A-Za-z0-9]{9}$")
@@ -27,7 +28,7 @@ TURN_2: list[dict[str, Any]] = [
 
 
 def test_worked_example_turn_2() -> None:
-    converted = to_openai_messages(TURN_2, "generic")
+    converted = to_openai_messages(TURN_2, flavour("generic"))
     call_id = converted[1]["tool_calls"][0]["id"]
     assert NINE_ALNUM.match(call_id)
     assert converted == [
@@ -48,8 +49,8 @@ def test_worked_example_turn_2() -> None:
 
 
 def test_assigned_ids_are_deterministic_across_turns() -> None:
-    first = to_openai_messages(TURN_2, "generic")
-    again = to_openai_messages([dict(message) for message in TURN_2], "generic")
+    first = to_openai_messages(TURN_2, flavour("generic"))
+    again = to_openai_messages([dict(message) for message in TURN_2], flavour("generic"))
     assert first == again
     assert first[1]["tool_calls"][0]["id"] == tool_call_id(1, 0, "get_weather")
 
@@ -61,7 +62,7 @@ def test_ids_differ_by_position_and_name() -> None:
 
 
 @pytest.mark.parametrize(
-    ("flavour", "named"),
+    ("name", "named"),
     [
         ("vllm", True),
         ("llamacpp", True),
@@ -70,8 +71,8 @@ def test_ids_differ_by_position_and_name() -> None:
         ("openrouter", False),
     ],
 )
-def test_tool_result_carries_name_only_where_templates_read_it(flavour: str, named: bool) -> None:
-    tool = to_openai_messages(TURN_2, flavour)[2]
+def test_tool_result_carries_name_only_where_templates_read_it(name: str, named: bool) -> None:
+    tool = to_openai_messages(TURN_2, flavour(name))[2]
     assert ("name" in tool) is named
     if named:
         assert tool["name"] == "get_weather"
@@ -88,7 +89,7 @@ def _assistant(*names: str, ids: tuple[str | None, ...] = ()) -> dict[str, Any]:
 
 
 def _result_ids(messages: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
-    converted = to_openai_messages(messages, "generic")
+    converted = to_openai_messages(messages, flavour("generic"))
     calls = [call for message in converted for call in message.get("tool_calls", [])]
     call_ids = [call["id"] for call in calls]
     return call_ids, [message["tool_call_id"] for message in converted if message["role"] == "tool"]
@@ -186,7 +187,7 @@ def test_a_result_without_any_call_gets_a_fresh_id() -> None:
 def test_tool_call_arguments_are_sent_as_json_text(arguments: Any, sent: str) -> None:
     calls = [{"id": "c1", "function": {"name": "f", "arguments": arguments}}]
     message = {"role": "assistant", "content": "", "tool_calls": calls}
-    assert to_openai_messages([message], "generic")[0]["tool_calls"] == [
+    assert to_openai_messages([message], flavour("generic"))[0]["tool_calls"] == [
         {"id": "c1", "type": "function", "function": {"name": "f", "arguments": sent}}
     ]
 
@@ -194,7 +195,7 @@ def test_tool_call_arguments_are_sent_as_json_text(arguments: Any, sent: str) ->
 def test_assistant_text_beside_tool_calls_is_kept() -> None:
     calls = [{"function": {"name": "f"}}]
     message = {"role": "assistant", "content": "Let me check.", "tool_calls": calls}
-    converted = to_openai_messages([message], "generic")[0]
+    converted = to_openai_messages([message], flavour("generic"))[0]
     assert converted["content"] == "Let me check."
     assert converted["tool_calls"][0]["function"] == {"name": "f", "arguments": "{}"}
 
@@ -212,12 +213,12 @@ def test_assistant_text_beside_tool_calls_is_kept() -> None:
 )
 def test_plain_messages(message: dict[str, Any], expected: tuple[str, str]) -> None:
     role, content = expected
-    assert to_openai_messages([message], "openai") == [{"role": role, "content": content}]
+    assert to_openai_messages([message], flavour("openai")) == [{"role": role, "content": content}]
 
 
 def test_images_become_image_url_parts_with_the_sniffed_type() -> None:
     message = {"role": "user", "content": "What is this?", "images": [PNG, JPEG]}
-    assert to_openai_messages([message], "vllm") == [
+    assert to_openai_messages([message], flavour("vllm")) == [
         {
             "role": "user",
             "content": [
@@ -230,7 +231,7 @@ def test_images_become_image_url_parts_with_the_sniffed_type() -> None:
 
 
 def test_images_without_text_have_no_text_part() -> None:
-    [message] = to_openai_messages([{"role": "user", "images": [JPEG]}], "generic")
+    [message] = to_openai_messages([{"role": "user", "images": [JPEG]}], flavour("generic"))
     assert message["content"] == [
         {"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{JPEG}"}}
     ]
@@ -240,8 +241,8 @@ def test_webp_is_refused_clearly_for_llamacpp() -> None:
     # protocol.md G44: llama.cpp cannot decode WebP. Ollama re-encodes it to PNG, which would
     # need an imaging library here; a 400 that says what to send instead is the honest answer.
     with pytest.raises(BadRequest, match=r"messages\[0\]: images\[0\] is WebP"):
-        to_openai_messages([{"role": "user", "images": [WEBP]}], "llamacpp")
-    [message] = to_openai_messages([{"role": "user", "images": [WEBP]}], "vllm")
+        to_openai_messages([{"role": "user", "images": [WEBP]}], flavour("llamacpp"))
+    [message] = to_openai_messages([{"role": "user", "images": [WEBP]}], flavour("vllm"))
     assert message["content"][0]["image_url"]["url"].startswith("data:image/webp;base64,")
 
 
@@ -270,7 +271,7 @@ def test_webp_is_refused_clearly_for_llamacpp() -> None:
 )
 def test_invalid_messages_are_bad_requests_naming_the_message(message: Any, error: str) -> None:
     with pytest.raises(BadRequest) as caught:
-        to_openai_messages([{"role": "user", "content": "first"}, message], "generic")
+        to_openai_messages([{"role": "user", "content": "first"}, message], flavour("generic"))
     assert caught.value.status == 400
     assert caught.value.message == f"invalid message at messages[1]: {error}"
 

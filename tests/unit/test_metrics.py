@@ -16,6 +16,7 @@ from app.backend import Backend
 from app.breaker import BackendBreaker
 from app.config import Settings
 from app.errors import BackendError
+from app.outcomes import Outcome
 
 
 def sample(name: str, **labels: str) -> float:
@@ -85,7 +86,7 @@ def test_a_stream_is_in_flight_until_closed_and_ttft_is_observed_once() -> None:
     watch.first_chunk()
     watch.first_chunk()
     assert sample("proxy_time_to_first_token_seconds_count", **labels) == 1
-    duration = watch.close("client_disconnect")
+    duration = watch.close(Outcome.CLIENT_DISCONNECT)
     assert duration > 0
     assert sample("proxy_streams_in_flight", endpoint="/unit-stream") == 0
     assert sample("proxy_stream_duration_seconds_count", **labels) == 1

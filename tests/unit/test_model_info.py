@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from app.catalogue import Model
-from app.ollama.model_info import (
+from app.translate.models import Model
+from app.translate.ollama.model_info import (
     FOREVER,
     capabilities,
     context_length,

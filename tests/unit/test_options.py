@@ -8,10 +8,9 @@ from typing import Any
 import pytest
 from marshmallow import ValidationError
 
-from app.ollama import options as options_module
-from app.ollama.options import MAX_STOP_SEQUENCES, parse_options, sampling_params
-
-FLAVOURS = ("generic", "openai", "vllm", "llamacpp", "openrouter")
+from app.flavours import FLAVOURS, flavour
+from app.translate.ollama import options as options_module
+from app.translate.ollama.options import MAX_STOP_SEQUENCES, parse_options, sampling_params
 
 
 @pytest.mark.parametrize(
@@ -88,9 +87,9 @@ def test_every_stop_sequence_up_to_the_limit_is_kept() -> None:
 STANDARD = {"temperature": 0.7, "top_p": 0.9, "presence_penalty": 0.5, "frequency_penalty": 0.1}
 
 
-@pytest.mark.parametrize("flavour", FLAVOURS)
-def test_standard_options_are_sent_to_every_flavour(flavour: str) -> None:
-    assert sampling_params({**STANDARD, "seed": 42, "stop": ["END"]}, flavour) == {
+@pytest.mark.parametrize("name", FLAVOURS)
+def test_standard_options_are_sent_to_every_flavour(name: str) -> None:
+    assert sampling_params({**STANDARD, "seed": 42, "stop": ["END"]}, flavour(name)) == {
         **STANDARD,
         "seed": 42,
         "stop": ["END"],
@@ -98,7 +97,7 @@ def test_standard_options_are_sent_to_every_flavour(flavour: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("flavour", "completions", "field"),
+    ("name", "completions", "field"),
     [
         ("generic", False, "max_tokens"),
         ("vllm", False, "max_tokens"),
@@ -110,25 +109,27 @@ def test_standard_options_are_sent_to_every_flavour(flavour: str) -> None:
     ],
 )
 def test_num_predict_becomes_the_flavours_token_limit(
-    flavour: str, completions: bool, field: str
+    name: str, completions: bool, field: str
 ) -> None:
-    assert sampling_params({"num_predict": 256}, flavour, completions=completions) == {field: 256}
+    assert sampling_params({"num_predict": 256}, flavour(name), completions=completions) == {
+        field: 256
+    }
 
 
-@pytest.mark.parametrize("flavour", FLAVOURS)
+@pytest.mark.parametrize("name", FLAVOURS)
 @pytest.mark.parametrize("num_predict", [0, -1, -2])
-def test_unlimited_num_predict_is_never_forwarded(flavour: str, num_predict: int) -> None:
-    assert sampling_params({"num_predict": num_predict}, flavour) == {}
-    assert sampling_params({"num_predict": num_predict}, flavour, completions=True) == {}
+def test_unlimited_num_predict_is_never_forwarded(name: str, num_predict: int) -> None:
+    assert sampling_params({"num_predict": num_predict}, flavour(name)) == {}
+    assert sampling_params({"num_predict": num_predict}, flavour(name), completions=True) == {}
 
 
 @pytest.mark.parametrize(("seed", "expected"), [(-1, {}), (0, {"seed": 0}), (7, {"seed": 7})])
 def test_seed_minus_one_means_random_and_is_omitted(seed: int, expected: dict[str, int]) -> None:
-    assert sampling_params({"seed": seed}, "vllm") == expected
+    assert sampling_params({"seed": seed}, flavour("vllm")) == expected
 
 
 def test_empty_stop_list_is_omitted() -> None:
-    assert sampling_params({"stop": []}, "generic") == {}
+    assert sampling_params({"stop": []}, flavour("generic")) == {}
 
 
 EXTRAS = {
@@ -145,7 +146,7 @@ EXTRAS = {
 
 
 @pytest.mark.parametrize(
-    ("flavour", "expected"),
+    ("name", "expected"),
     [
         ("generic", {}),
         ("openai", {}),
@@ -168,9 +169,9 @@ EXTRAS = {
     ],
 )
 def test_extra_samplers_are_gated_and_renamed_per_flavour(
-    flavour: str, expected: dict[str, Any]
+    name: str, expected: dict[str, Any]
 ) -> None:
-    assert sampling_params(EXTRAS, flavour) == expected
+    assert sampling_params(EXTRAS, flavour(name)) == expected
 
 
 LOAD_TIME = {
@@ -194,23 +195,23 @@ LOAD_TIME = {
 }
 
 
-@pytest.mark.parametrize("flavour", FLAVOURS)
+@pytest.mark.parametrize("name", FLAVOURS)
 @pytest.mark.parametrize("completions", [False, True])
-def test_load_time_and_removed_options_are_never_sent(flavour: str, completions: bool) -> None:
+def test_load_time_and_removed_options_are_never_sent(name: str, completions: bool) -> None:
     parsed = parse_options(LOAD_TIME)
     assert parsed == LOAD_TIME
-    assert sampling_params(parsed, flavour, completions=completions) == {}
+    assert sampling_params(parsed, flavour(name), completions=completions) == {}
 
 
 def test_a_dropped_sampler_is_logged_once_per_flavour(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(options_module, "_warned", set())
-    with caplog.at_level(logging.INFO, logger="app.ollama.options"):
-        sampling_params({"top_k": 40}, "openai")
-        sampling_params({"top_k": 20}, "openai")
-        sampling_params({"top_k": 20}, "generic")
-        sampling_params({"num_ctx": 4096}, "generic")
+    with caplog.at_level(logging.INFO, logger="app.translate.ollama.options"):
+        sampling_params({"top_k": 40}, flavour("openai"))
+        sampling_params({"top_k": 20}, flavour("openai"))
+        sampling_params({"top_k": 20}, flavour("generic"))
+        sampling_params({"num_ctx": 4096}, flavour("generic"))
     messages = [record.getMessage() for record in caplog.records]
     assert messages == [
         "option top_k is not sent to a openai backend (set BACKEND_FLAVOUR to forward it)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -30,7 +31,7 @@ def error_of(schema: Schema, body: dict[str, Any]) -> str:
 
 
 def test_chat_defaults() -> None:
-    assert load(chat_schema, {"model": "llama3.2"}) == {
+    assert asdict(load(chat_schema, {"model": "llama3.2"})) == {
         "model": "llama3.2",
         "messages": [],
         "tools": [],
@@ -46,7 +47,7 @@ def test_chat_defaults() -> None:
 
 def test_generate_defaults() -> None:
     request = load(generate_schema, {"model": "m"})
-    assert request == {
+    assert asdict(request) == {
         "model": "m",
         "prompt": "",
         "suffix": "",
@@ -97,10 +98,10 @@ def test_unknown_fields_are_ignored_and_set_fields_kept() -> None:
             "top_logprobs": 20,
         },
     )
-    assert request["stream"] is False
-    assert request["options"] == {"temperature": 0.1}
-    assert (request["logprobs"], request["top_logprobs"]) == (True, 20)
-    assert "truncate" not in request
+    assert request.stream is False
+    assert request.options == {"temperature": 0.1}
+    assert (request.logprobs, request.top_logprobs) == (True, 20)
+    assert not hasattr(request, "truncate")
 
 
 @pytest.mark.parametrize("value", ["yes", "true", 1, 0, "false", [], {}])
@@ -142,7 +143,7 @@ def test_generate_raw_and_embed_truncate_are_strict_booleans(value: Any) -> None
 )
 def test_keep_alive_accepts_seconds_and_go_durations(value: Any, seconds: float) -> None:
     assert parse_keep_alive(value) == pytest.approx(seconds)
-    assert load(chat_schema, {"model": "m", "keep_alive": value})["keep_alive"] == pytest.approx(
+    assert load(chat_schema, {"model": "m", "keep_alive": value}).keep_alive == pytest.approx(
         seconds
     )
 
@@ -166,8 +167,8 @@ def test_keep_alive_rejects_other_types(value: Any) -> None:
     [True, False, "low", "medium", "high", "max"],
 )
 def test_think_accepts_booleans_and_levels(value: Any) -> None:
-    assert load(chat_schema, {"model": "m", "think": value})["think"] == value
-    assert load(generate_schema, {"model": "m", "think": value})["think"] == value
+    assert load(chat_schema, {"model": "m", "think": value}).think == value
+    assert load(generate_schema, {"model": "m", "think": value}).think == value
 
 
 @pytest.mark.parametrize("value", ["extreme", "", 1, 0, ["high"]])
@@ -185,7 +186,7 @@ SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}}
     [("json", "json"), (SCHEMA, SCHEMA), ({}, {}), ("", None), (None, None)],
 )
 def test_format_values(value: Any, expected: Any) -> None:
-    assert load(generate_schema, {"model": "m", "format": value})["format"] == expected
+    assert load(generate_schema, {"model": "m", "format": value}).format == expected
 
 
 @pytest.mark.parametrize("value", ["xml", "JSON", 5, ["json"], True])
@@ -233,15 +234,19 @@ def test_non_string_model_names_the_field() -> None:
     ],
 )
 def test_legacy_name_field(body: dict[str, Any], model: str) -> None:
-    assert load(model_schema, body)["model"] == model
+    assert load(model_schema, body).model == model
 
 
 def test_model_request_defaults() -> None:
-    assert load(model_schema, {"model": "m"}) == {"model": "m", "stream": True, "verbose": False}
+    assert asdict(load(model_schema, {"model": "m"})) == {
+        "model": "m",
+        "stream": True,
+        "verbose": False,
+    }
 
 
 def test_embed_request_fields() -> None:
-    assert load(embed_schema, {"model": "m"}) == {
+    assert asdict(load(embed_schema, {"model": "m"})) == {
         "model": "m",
         "input": [],
         "truncate": True,
@@ -250,7 +255,7 @@ def test_embed_request_fields() -> None:
         "keep_alive": None,
     }
     loaded = load(embed_schema, {"model": "m", "input": ["a"], "truncate": False, "dimensions": 8})
-    assert (loaded["input"], loaded["truncate"], loaded["dimensions"]) == (["a"], False, 8)
+    assert (loaded.input, loaded.truncate, loaded.dimensions) == (["a"], False, 8)
 
 
 @pytest.mark.parametrize("value", [0, -3])
@@ -259,7 +264,7 @@ def test_embed_dimensions_must_be_positive(value: int) -> None:
 
 
 def test_legacy_embeddings_request() -> None:
-    assert load(embeddings_schema, {"model": "m", "prompt": None}) == {
+    assert asdict(load(embeddings_schema, {"model": "m", "prompt": None})) == {
         "model": "m",
         "prompt": "",
         "options": {},
@@ -268,7 +273,7 @@ def test_legacy_embeddings_request() -> None:
 
 
 def test_copy_request_requires_both_names() -> None:
-    assert load(copy_schema, {"source": "a", "destination": "b"}) == {
+    assert asdict(load(copy_schema, {"source": "a", "destination": "b"})) == {
         "source": "a",
         "destination": "b",
     }

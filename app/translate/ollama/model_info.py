@@ -14,7 +14,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from ..catalogue import Model
+from ..models import Model
 
 _STARTED = datetime.now(UTC).replace(microsecond=0)
 # Ollama shows a model kept alive forever (keep_alive < 0) as expiring in ~292 years.

@@ -1,7 +1,7 @@
 """`/api/embed` and `/api/embeddings` <-> `/v1/embeddings`. Pure functions.
 
 Ollama's `/api/embed` promises one L2-normalised vector per input and implements `dimensions`
-by truncating and renormalising, for any model (G27); that is done here, so it holds whatever
+by truncating and renormalising, for any model; that is done here, so it holds whatever
 the backend does. A server that embeds with a model without pooling (llama.cpp's, for example)
 answers with one vector per token: those are mean-pooled into one vector per input first.
 """
@@ -14,7 +14,8 @@ import math
 import struct
 from typing import Any
 
-from ..errors import BackendError, BadRequest
+from ...errors import BackendError, BadRequest
+from ...flavours import Flavour
 
 EMBEDDINGS_PATH = "/embeddings"
 # Backend wording for an input longer than the model's window (vLLM, llama.cpp, OpenAI).
@@ -38,10 +39,10 @@ def embed_inputs(value: Any) -> list[str]:
 
 
 def embeddings_body(
-    backend_model: str, inputs: list[str], *, flavour: str, truncate: bool
+    backend_model: str, inputs: list[str], *, flavour: Flavour, truncate: bool
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"model": backend_model, "input": inputs, "encoding_format": "float"}
-    if truncate and flavour == "vllm":
+    if truncate and flavour.embed_truncation_field:
         body["truncate_prompt_tokens"] = -1  # vLLM truncates to the model's window
     return body
 

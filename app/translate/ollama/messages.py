@@ -1,6 +1,6 @@
 """Ollama chat messages and tools -> OpenAI messages and tools, validated in the same pass.
 
-The differences that break real clients (protocol.md §7 G1, G12, G13, G14):
+The differences that break real clients (docs/protocol.md, "Tool calls" and "Images"):
 - tool-call arguments are JSON objects in Ollama and JSON strings in OpenAI;
 - Ollama clients (the Python SDK above all) drop tool-call ids, but an OpenAI backend needs every
   `role: tool` message to name the call it answers: ids are assigned deterministically here and
@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
-from ..errors import BadRequest
-from ..flavours import decodes_webp
-from .images import InvalidImage, to_data_uri
+from ...errors import BadRequest
+from ...flavours import Flavour
+from ..images import InvalidImage, to_data_uri
 
 _ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-# Flavours whose chat templates read a tool result's function name from `name`.
-_TOOL_NAME_FLAVOURS = frozenset({"vllm", "llamacpp"})
 
 
 def tool_call_id(message_index: int, call_index: int, name: str) -> str:
@@ -39,7 +38,7 @@ def _bad(index: int, problem: str) -> BadRequest:
     return BadRequest(f"invalid message at messages[{index}]: {problem}")
 
 
-def to_openai_messages(messages: list[Any], flavour: str) -> list[dict[str, Any]]:
+def to_openai_messages(messages: Sequence[Any], flavour: Flavour) -> list[dict[str, Any]]:
     converted: list[dict[str, Any]] = []
     # Calls of the latest assistant message that no tool result has answered yet: (id, name).
     open_calls: list[tuple[str, str]] = []
@@ -56,7 +55,7 @@ def to_openai_messages(messages: list[Any], flavour: str) -> list[dict[str, Any]
         out: dict[str, Any] = {"role": role, "content": content or ""}
         images = message.get("images")
         if images:
-            out["content"] = _with_images(index, content or "", images, decodes_webp(flavour))
+            out["content"] = _with_images(index, content or "", images, flavour.webp)
         if role == "assistant":
             calls = _tool_calls(index, message.get("tool_calls"))
             if calls:
@@ -67,7 +66,7 @@ def to_openai_messages(messages: list[Any], flavour: str) -> list[dict[str, Any]
         elif role == "tool":
             out["tool_call_id"] = _answered_call(index, message, open_calls)
             name = message.get("tool_name")
-            if isinstance(name, str) and name and flavour in _TOOL_NAME_FLAVOURS:
+            if isinstance(name, str) and name and flavour.tool_result_name:
                 out["name"] = name
         converted.append(out)
     return converted
@@ -135,7 +134,7 @@ def _answered_call(index: int, message: dict[str, Any], open_calls: list[tuple[s
     return tool_call_id(index, 0, name if isinstance(name, str) else "tool")
 
 
-def sanitize_tools(tools: list[Any]) -> list[dict[str, Any]]:
+def sanitize_tools(tools: Sequence[Any]) -> list[dict[str, Any]]:
     """OpenAI tool definitions from Ollama's (the same shape, minus Go and SDK quirks)."""
     sanitized = []
     for position, tool in enumerate(tools):

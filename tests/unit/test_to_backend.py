@@ -1,4 +1,4 @@
-"""The exact OpenAI bodies sent for Ollama chat and generate requests (protocol.md §6, §8)."""
+"""The exact OpenAI bodies sent for Ollama chat and generate requests."""
 
 from __future__ import annotations
 
@@ -8,39 +8,48 @@ from typing import Any
 import pytest
 
 from app.errors import BadRequest
-from app.ollama.context import conversation, decode
-from app.ollama.requests_out import (
+from app.flavours import ThinkStyle, flavour
+from app.ollama.schemas import chat_schema, generate_schema, load
+from app.translate.ollama.context import conversation, decode
+from app.translate.ollama.to_backend import (
     Target,
     chat_body,
     completions_body,
     generate_chat_body,
     thinking_params,
 )
-from app.ollama.schemas import chat_schema, generate_schema, load
 from tests.samples import WEATHER_TOOL
 
 USER = [{"role": "user", "content": "Weather in Tokyo?"}]
+
+
+def target(model: str, dialect: str = "generic", style: str | None = None) -> Target:
+    """A Target on a registered flavour; THINKING_CONTROL `style` when given."""
+    chosen = flavour(dialect)
+    return Target(model, chosen, ThinkStyle(style) if style else chosen.think_style)
+
+
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(16)).decode()
 
 
-def chat(target: Target | None = None, *, stream: bool = True, **fields: Any) -> dict[str, Any]:
+def chat(to: Target | None = None, *, stream: bool = True, **fields: Any) -> dict[str, Any]:
     request = load(chat_schema, {"model": "qwen3", "messages": USER, **fields})
-    return chat_body(request, target or Target("Qwen/Qwen3-8B"), stream=stream)
+    return chat_body(request, to or target("Qwen/Qwen3-8B"), stream=stream)
 
 
-def generate(target: Target | None = None, *, stream: bool = True, **fields: Any) -> dict[str, Any]:
+def generate(to: Target | None = None, *, stream: bool = True, **fields: Any) -> dict[str, Any]:
     request = load(generate_schema, {"model": "qwen3", **fields})
-    turns = conversation(request["prompt"], request["system"], decode(request["context"]))
-    return generate_chat_body(request, target or Target("m"), turns, stream=stream)
+    turns = conversation(request.prompt, request.system, decode(request.context))
+    return generate_chat_body(request, to or target("m"), turns, stream=stream)
 
 
 def completions(*, stream: bool = False, flavour: str = "generic", **fields: Any) -> dict[str, Any]:
     request = load(generate_schema, {"model": "qwen3", "raw": True, **fields})
-    return completions_body(request, Target("m", flavour), stream=stream, default_max_tokens=4096)
+    return completions_body(request, target("m", flavour), stream=stream, default_max_tokens=4096)
 
 
 def test_worked_example_turn_1_to_vllm() -> None:
-    body = chat(Target("Qwen/Qwen3-8B", "vllm"), tools=[WEATHER_TOOL], think=False)
+    body = chat(target("Qwen/Qwen3-8B", "vllm"), tools=[WEATHER_TOOL], think=False)
     assert body == {
         "model": "Qwen/Qwen3-8B",
         "messages": USER,
@@ -58,7 +67,7 @@ def test_python_sdk_defaults_send_a_minimal_body() -> None:
 
 def test_options_become_sampling_fields() -> None:
     options = {"temperature": 0.2, "num_predict": 64, "seed": -1, "stop": ["\n"], "num_ctx": 8192}
-    body = chat(Target("m", "openai"), stream=False, options=options)
+    body = chat(target("m", "openai"), stream=False, options=options)
     assert body == {
         "model": "m",
         "messages": USER,
@@ -151,8 +160,8 @@ OFF = {"chat_template_kwargs": {"enable_thinking": False, "thinking": False}}
     ],
 )
 def test_think_per_flavour(flavour: str, think: Any, expected: dict[str, Any]) -> None:
-    assert thinking_params(think, Target("m", flavour)) == expected
-    body = chat(Target("m", flavour), stream=False, think=think)
+    assert thinking_params(think, target("m", flavour)) == expected
+    body = chat(target("m", flavour), stream=False, think=think)
     assert {k: v for k, v in body.items() if k not in ("model", "messages")} == expected
 
 
@@ -170,11 +179,11 @@ def test_think_per_flavour(flavour: str, think: Any, expected: dict[str, Any]) -
 def test_thinking_control_overrides_the_flavour(
     flavour: str, style: str, think: Any, expected: dict[str, Any]
 ) -> None:
-    assert thinking_params(think, Target("m", flavour, style)) == expected
+    assert thinking_params(think, target("m", flavour, style)) == expected
 
 
 def test_no_think_sends_no_reasoning_fields() -> None:
-    body = chat(Target("m", "vllm"), stream=False)
+    body = chat(target("m", "vllm"), stream=False)
     assert body == {"model": "m", "messages": USER}
 
 
@@ -198,7 +207,7 @@ PREFILL = [*USER, {"role": "assistant", "content": "The weather in Tokyo is"}]
 def test_vllm_is_told_to_continue_a_trailing_assistant_message(
     flavour: str, messages: list[dict[str, Any]], prefill: bool
 ) -> None:
-    body = chat(Target("m", flavour), messages=messages)
+    body = chat(target("m", flavour), messages=messages)
     if prefill:
         assert (body["continue_final_message"], body["add_generation_prompt"]) == (True, False)
     else:
@@ -208,7 +217,7 @@ def test_vllm_is_told_to_continue_a_trailing_assistant_message(
 
 def test_generate_is_a_one_turn_chat_with_the_system_prompt() -> None:
     body = generate(
-        Target("m", "vllm"),
+        target("m", "vllm"),
         prompt="Why is the sky blue?",
         system="Be brief.",
         options={"top_k": 20},
@@ -310,7 +319,7 @@ def test_llamacpp_gets_the_forms_llama_cpp_python_accepts() -> None:
         {"role": "tool", "content": "22°C", "tool_name": "get_weather"},
     ]
     body = chat(
-        Target("m", "llamacpp"),
+        target("m", "llamacpp"),
         stream=False,
         messages=history,
         tools=[WEATHER_TOOL],
@@ -321,7 +330,7 @@ def test_llamacpp_gets_the_forms_llama_cpp_python_accepts() -> None:
     assert body["tool_choice"] == "auto"
     assert (body["logprobs"], body["top_logprobs"]) == (True, 1)
     assert body["response_format"] == {"type": "json_object", "schema": SCHEMA}
-    assert generate(Target("m", "llamacpp"), prompt="hi", format=SCHEMA)["response_format"] == {
+    assert generate(target("m", "llamacpp"), prompt="hi", format=SCHEMA)["response_format"] == {
         "type": "json_object",
         "schema": SCHEMA,
     }
@@ -330,7 +339,7 @@ def test_llamacpp_gets_the_forms_llama_cpp_python_accepts() -> None:
 @pytest.mark.parametrize("flavour", ["generic", "vllm", "openai", "openrouter"])
 def test_other_flavours_get_the_standard_forms(flavour: str) -> None:
     history = [*USER, {"role": "assistant", "tool_calls": [{"function": {"name": "f"}}]}]
-    body = chat(Target("m", flavour), messages=history, tools=[WEATHER_TOOL], logprobs=True)
+    body = chat(target("m", flavour), messages=history, tools=[WEATHER_TOOL], logprobs=True)
     assert body["messages"][1]["content"] is None
     assert "tool_choice" not in body
     assert "top_logprobs" not in body

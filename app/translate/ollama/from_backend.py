@@ -1,21 +1,22 @@
-"""OpenAI answers -> Ollama answers. Pure: dicts in, dicts out; no Flask, no I/O.
+"""OpenAI answers -> Ollama answers: chunk dicts for a stream, one dict for a whole answer.
 
 `Translator` handles both a whole completion (`stream: false` clients) and a stream fed one
 event at a time, for chat (`message`) and generate (`response`) shapes, from chat or legacy
-completions events. Tool-call fragments are accumulated by index and emitted whole, because
-Ollama clients expect complete calls with object arguments (protocol.md §7 G1, G2).
+completions events. Tool-call fragments are accumulated and emitted whole, because Ollama
+clients expect complete calls with object arguments (docs/protocol.md, "Tool calls").
 """
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
-from ..clock import now_rfc3339
+from ...clock import now_rfc3339
+from ...wire import ndjson
+from ..chat_stream import CompletionReader, Piece, parse_arguments, parse_event
 from .context import encode as encode_context
 
-# OpenAI finish_reason -> Ollama done_reason. Ollama never says "tool_calls" (G3).
+# OpenAI finish_reason -> Ollama done_reason. Ollama never says "tool_calls".
 _DONE_REASONS = {
     "stop": "stop",
     "length": "length",
@@ -25,17 +26,6 @@ _DONE_REASONS = {
     "repetition": "stop",
     "eos": "stop",
 }
-
-
-class StreamError(Exception):
-    """The backend's answer broke off or reported an error; `message` is for the client."""
-
-    def __init__(self, message: str, status: int = 502) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        # Output made from earlier events of the same network read, still owed to the client.
-        self.partial = b""
 
 
 class Timing:
@@ -59,39 +49,6 @@ class Timing:
         self.last = now
 
 
-class _ToolCall:
-    __slots__ = ("arguments", "id", "name")
-
-    def __init__(self, call_id: str, name: str) -> None:
-        self.id = call_id
-        self.name = name
-        self.arguments: list[str] = []
-
-
-def event_error(event: dict[str, Any]) -> StreamError | None:
-    """An in-band error event as a StreamError, keeping a client-error status it carries (vLLM
-    rejects some requests with a 400 event once the stream is open)."""
-    message = error_message(event)
-    if message is None:
-        return None
-    error = event.get("error")
-    code = error.get("code") if isinstance(error, dict) else event.get("code")
-    status = code if isinstance(code, int) and 400 <= code < 500 else 502
-    return StreamError(message, status)
-
-
-def error_message(event: dict[str, Any]) -> str | None:
-    """The message of an in-band error event, in any backend's dialect, or None."""
-    error = event.get("error")
-    if isinstance(error, dict):
-        return str(error.get("message") or "the backend reported an error")
-    if isinstance(error, str) and error:
-        return error
-    if event.get("object") == "error":  # vLLM before 0.10.1
-        return str(event.get("message") or "the backend reported an error")
-    return None
-
-
 class Translator:
     def __init__(
         self,
@@ -105,7 +62,7 @@ class Translator:
     ) -> None:
         self.model = model
         self.chat = chat
-        self.drop_thinking = drop_thinking
+        self.reader = CompletionReader(keep_thinking=not drop_thinking)
         # Alternatives are shown only when asked for (a backend may need to compute one anyway).
         self.top_logprobs = top_logprobs
         self.pieces = 0  # output chunks: the token count when a backend reports no usage
@@ -113,46 +70,43 @@ class Translator:
         self.conversation = conversation
         self._answer: list[str] = []
         self.timing = timing or Timing()
-        self.finish_reason: str | None = None
-        self.usage: dict[str, Any] | None = None
-        self.timings: dict[str, Any] | None = None
-        self._calls: list[_ToolCall] = []
-        self._call_at: dict[int, _ToolCall] = {}
 
-    # -- streaming ---------------------------------------------------------------------------
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        return self.reader.usage
+
+    # -- streaming: the relay's side (bytes) -------------------------------------------------
+
+    def event(self, payload: bytes) -> bytes:
+        """NDJSON lines for one backend event payload."""
+        return b"".join(ndjson(chunk) for chunk in self.feed(parse_event(payload)))
+
+    def tail(self) -> bytes:
+        """The lines that end a stream: the tool calls, then the final `done` chunk."""
+        calls = self.tool_chunk()
+        final = ndjson(self.final())
+        return final if calls is None else ndjson(calls) + final
+
+    def error(self, message: str) -> bytes:
+        return ndjson({"error": message})
+
+    # -- streaming: chunks -------------------------------------------------------------------
 
     def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         """Ollama chunks for one backend event (often one, sometimes none)."""
-        error = event_error(event)
-        if error is not None:
-            raise error
-        if event.get("usage"):
-            self.usage = event["usage"]
-        if event.get("timings"):
-            self.timings = event["timings"]
         chunks = []
-        for choice in event.get("choices") or ():  # [] on the usage-only event
-            delta = choice.get("delta")
-            if delta is None:  # legacy completions stream text, not deltas
-                delta = {"content": choice.get("text")}
-            chunk = self._delta_chunk(delta, choice.get("logprobs"))
+        for piece in self.reader.feed(event):
+            chunk = self._piece_chunk(piece)
             if chunk is not None:
                 chunks.append(chunk)
-            reason = choice.get("finish_reason")
-            if reason:
-                self._finish(reason)
         return chunks
 
-    def _delta_chunk(self, delta: dict[str, Any], logprobs: Any) -> dict[str, Any] | None:
-        text = delta.get("content") or ""
-        thinking = self._thinking(delta)
-        calls = delta.get("tool_calls")
-        if calls:
-            self._accumulate(calls)
-        tokens = convert_logprobs(logprobs, self.top_logprobs) if logprobs else None
+    def _piece_chunk(self, piece: Piece) -> dict[str, Any] | None:
+        text, thinking = piece.text, piece.thinking
+        tokens = convert_logprobs(piece.logprobs, self.top_logprobs) if piece.logprobs else None
         if not (text or thinking or tokens):
-            # Role-only and finish events carry nothing; Ollama never sends empty chunks (G26).
-            if calls:
+            # Role-only and finish events carry nothing; Ollama never sends empty chunks.
+            if piece.calls:
                 self.timing.token()
             return None
         self.timing.token()
@@ -164,38 +118,9 @@ class Translator:
             chunk["logprobs"] = tokens
         return chunk
 
-    def _thinking(self, delta: dict[str, Any]) -> str:
-        if self.drop_thinking:
-            return ""
-        # vLLM 0.11-0.16 sends the same text under both names: take one, never both (G22).
-        return delta.get("reasoning") or delta.get("reasoning_content") or ""
-
-    def _accumulate(self, deltas: list[dict[str, Any]]) -> None:
-        for delta in deltas:
-            index = delta.get("index", 0)
-            function = delta.get("function") or {}
-            call_id = delta.get("id") or ""
-            call = self._call_at.get(index)
-            # Some servers reuse index 0 for every parallel call, told apart only by a new id.
-            if call is None or (call_id and call.id and call_id != call.id):
-                call = _ToolCall(call_id, "")
-                self._call_at[index] = call
-                self._calls.append(call)
-            elif call_id and not call.id:
-                call.id = call_id
-            if function.get("name"):
-                call.name += function["name"]
-            if function.get("arguments"):
-                call.arguments.append(function["arguments"])
-
-    def _finish(self, reason: str) -> None:
-        if reason in ("error", "abort"):
-            raise StreamError(f"the backend stopped the answer (finish_reason {reason!r})")
-        self.finish_reason = reason
-
     def tool_chunk(self) -> dict[str, Any] | None:
         """The accumulated tool calls as one chunk, sent just before the final one."""
-        if not self._calls:
+        if not self.reader.calls:
             return None
         chunk = self._chunk("", "")
         (chunk["message"] if self.chat else chunk)["tool_calls"] = self._complete_calls()
@@ -203,8 +128,8 @@ class Translator:
 
     def _complete_calls(self) -> list[dict[str, Any]]:
         return [
-            tool_call(call.id, call.name, "".join(call.arguments), position)
-            for position, call in enumerate(self._calls)
+            tool_call(call.id, call.name, call.arguments, position)
+            for position, call in enumerate(self.reader.calls)
         ]
 
     def final(self) -> dict[str, Any]:
@@ -214,14 +139,8 @@ class Translator:
         return chunk
 
     def _closing(self) -> dict[str, Any]:
-        if self.finish_reason is None:
-            raise StreamError(
-                "the backend's answer ended before it was complete (no finish_reason)"
-            )
-        closing: dict[str, Any] = {
-            "done": True,
-            "done_reason": _DONE_REASONS.get(self.finish_reason, "stop"),
-        }
+        reason = self.reader.check_finished()
+        closing: dict[str, Any] = {"done": True, "done_reason": _DONE_REASONS.get(reason, "stop")}
         if self.conversation is not None:
             answer = {"role": "assistant", "content": "".join(self._answer)}
             closing["context"] = encode_context([*self.conversation, answer])
@@ -245,32 +164,17 @@ class Translator:
 
     def complete(self, completion: dict[str, Any]) -> dict[str, Any]:
         """One Ollama object for a non-streamed completion (chat or legacy)."""
-        error = event_error(completion)
-        if error is not None:
-            raise error
-        choices = completion.get("choices")
-        if not choices or not isinstance(choices[0], dict):
-            raise StreamError("the backend's answer has no choices")
-        choice = choices[0]
-        self.usage = completion.get("usage")
-        self.timings = completion.get("timings")
+        piece = self.reader.whole(completion)
         # Without a stream there is no first-token mark: the whole exchange counts as decoding.
         self.timing.first = self.timing.start
         self.timing.last = time.perf_counter_ns()
-        self._finish(choice.get("finish_reason") or "stop")
-        answer = choice.get("message")
-        if not isinstance(answer, dict):
-            answer = {"content": choice.get("text")}
-        text = answer.get("content") or ""
         if self.conversation is not None:
-            self._answer.append(text)
-        result = self._chunk(text, self._thinking(answer))
-        tokens = convert_logprobs(choice.get("logprobs"), self.top_logprobs)
+            self._answer.append(piece.text)
+        result = self._chunk(piece.text, piece.thinking)
+        tokens = convert_logprobs(piece.logprobs, self.top_logprobs)
         if tokens:
             result["logprobs"] = tokens
-        calls = answer.get("tool_calls")
-        if calls:
-            self._accumulate([{**call, "index": n} for n, call in enumerate(calls)])
+        if self.reader.calls:
             (result["message"] if self.chat else result)["tool_calls"] = self._complete_calls()
         result.update(self._closing())
         return result
@@ -281,10 +185,10 @@ class Translator:
         metrics = {"total_duration": end - timing.start}
         if timing.headers:
             metrics["load_duration"] = timing.headers - timing.start
-        usage = self.usage or {}
+        usage = self.reader.usage or {}
         prompt_tokens = usage.get("prompt_tokens")
         completion_tokens = usage.get("completion_tokens")
-        llama = self.timings or {}
+        llama = self.reader.timings or {}
         if isinstance(llama.get("prompt_ms"), int | float):
             # llama.cpp measured its own prefill and decode: better than our view from outside.
             metrics["prompt_eval_duration"] = int(llama["prompt_ms"] * 1_000_000)
@@ -316,22 +220,6 @@ def tool_call(call_id: str, name: str, arguments: str, index: int) -> dict[str, 
     if call_id:
         call["id"] = call_id
     return call
-
-
-def parse_arguments(name: str, arguments: str) -> dict[str, Any]:
-    if not arguments.strip():
-        return {}
-    try:
-        parsed = json.loads(arguments)
-        if isinstance(parsed, str):  # some models double-encode their arguments
-            parsed = json.loads(parsed)
-    except ValueError:
-        parsed = None
-    if not isinstance(parsed, dict):
-        raise StreamError(
-            f"the backend returned invalid tool call arguments for {name!r}: {arguments[:200]!r}"
-        )
-    return parsed
 
 
 def convert_logprobs(logprobs: Any, top: int = 20) -> list[dict[str, Any]] | None:
@@ -372,3 +260,36 @@ def _token(entry: dict[str, Any], top: int = 0) -> dict[str, Any]:
             _token(item) for item in alternatives[:top] if isinstance(item, dict)
         ]
     return token
+
+
+def load_reply(model: str, keep_alive: float | None, *, chat: bool) -> dict[str, Any]:
+    """Ollama's answer to an empty prompt or message list: the model is (un)loaded. Ollama
+    sends it as one JSON object even when streaming was asked for."""
+    reply: dict[str, Any] = {"model": model, "created_at": now_rfc3339()}
+    if chat:
+        reply["message"] = {"role": "assistant", "content": ""}
+    else:
+        reply["response"] = ""
+    reply["done"] = True
+    reply["done_reason"] = "unload" if keep_alive == 0 else "load"
+    return reply
+
+
+def replay_lines(result: dict[str, Any], *, chat: bool) -> bytes:
+    """A whole answer in Ollama's stream framing: one chunk with everything the model said, then
+    the final chunk. For backends that cannot stream a request (Flavour.streams_tool_calls)."""
+    said_keys = (
+        ("message", "logprobs") if chat else ("response", "thinking", "tool_calls", "logprobs")
+    )
+    said = {"model": result["model"], "created_at": result["created_at"]}
+    final = dict(result)
+    for key in said_keys:
+        if key in final:
+            said[key] = final.pop(key)
+    said["done"] = False
+    if chat:
+        final["message"] = {"role": "assistant", "content": ""}
+    else:
+        said.setdefault("response", "")
+        final["response"] = ""
+    return ndjson(said) + ndjson(final)

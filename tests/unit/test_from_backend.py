@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from app.ollama.responses_in import StreamError, Timing, Translator, convert_logprobs
+from app.translate.chat_stream import StreamError
+from app.translate.ollama.from_backend import Timing, Translator, convert_logprobs
 
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 DURATIONS = ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration")

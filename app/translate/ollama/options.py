@@ -1,16 +1,19 @@
 """Ollama `options` -> OpenAI sampling parameters, gated by what the backend flavour accepts.
 
 Only options the client set are sent: injecting Ollama's defaults (temperature 0.8, top_k 40...)
-would override the model's own generation config on the backend (protocol.md §2).
+would override the model's own generation config on the backend.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from marshmallow import ValidationError
+
+from ...flavours import Flavour
 
 log = logging.getLogger(__name__)
 
@@ -60,29 +63,12 @@ _RANGES: dict[str, tuple[float, float]] = {
 }
 MAX_STOP_SEQUENCES = 32
 
-# Ollama option -> request field, for the options beyond the OpenAI standard, per flavour.
+# Ollama option -> OpenAI field, for what every server accepts (the rest: Flavour.option_extras).
 _STANDARD = {
     "temperature": "temperature",
     "top_p": "top_p",
     "presence_penalty": "presence_penalty",
     "frequency_penalty": "frequency_penalty",
-}
-_EXTRAS: dict[str, dict[str, str]] = {
-    "generic": {},
-    "openai": {},
-    "vllm": {"top_k": "top_k", "min_p": "min_p", "repeat_penalty": "repetition_penalty"},
-    "openrouter": {"top_k": "top_k", "min_p": "min_p", "repeat_penalty": "repetition_penalty"},
-    "llamacpp": {
-        "top_k": "top_k",
-        "min_p": "min_p",
-        "typical_p": "typical_p",
-        "repeat_penalty": "repeat_penalty",
-        "repeat_last_n": "repeat_last_n",
-        "num_keep": "n_keep",
-        "mirostat": "mirostat",
-        "mirostat_tau": "mirostat_tau",
-        "mirostat_eta": "mirostat_eta",
-    },
 }
 # Options that only steer the model loader or were removed from Ollama: no backend field.
 _LOAD_TIME = frozenset(
@@ -141,20 +127,18 @@ def _stop_list(item: Any) -> list[str]:
 
 
 def sampling_params(
-    options: dict[str, Any], flavour: str, *, completions: bool = False
+    options: Mapping[str, Any], flavour: Flavour, *, completions: bool = False
 ) -> dict[str, Any]:
     """The OpenAI request fields for validated `options` on a backend of `flavour`."""
     params: dict[str, Any] = {}
-    extras = _EXTRAS[flavour]
+    extras = flavour.option_extras
     for key, value in options.items():
         if key in _STANDARD:
             params[_STANDARD[key]] = value
         elif key == "num_predict":
             if value > 0:  # <= 0 means "until the model stops": omit, the backend's default
-                # OpenAI's reasoning models reject max_tokens on chat; legacy completions
-                # know only max_tokens.
-                name = "max_completion_tokens" if flavour == "openai" else "max_tokens"
-                params["max_tokens" if completions else name] = value
+                # Legacy completions know only max_tokens.
+                params["max_tokens" if completions else flavour.max_tokens_field] = value
         elif key == "seed":
             if value >= 0:  # Ollama's -1 means "random"; forwarded it would fix the seed
                 params["seed"] = value
@@ -164,7 +148,7 @@ def sampling_params(
         elif key in extras:
             params[extras[key]] = value
         elif key not in _LOAD_TIME:
-            _note_dropped(key, flavour)
+            _note_dropped(key, flavour.name)
     return params
 
 

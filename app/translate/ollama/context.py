@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
-from ..errors import BadRequest
+from ...errors import BadRequest
 
 MARKER = -0x4F4C4C41  # "OLLA", negated: token ids are never negative
 VERSION = 1
@@ -32,7 +33,7 @@ def encode(messages: list[dict[str, str]]) -> list[int]:
     return [MARKER, VERSION, len(data), *body]
 
 
-def decode(context: list[int]) -> list[dict[str, str]]:
+def decode(context: Sequence[int]) -> list[dict[str, str]]:
     """The conversation a context carries; [] for none or for Ollama's own token ids."""
     if len(context) < 3 or context[0] != MARKER:
         return []

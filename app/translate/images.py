@@ -1,7 +1,7 @@
 """Ollama's raw base64 images -> OpenAI `image_url` data URIs with the real MIME type.
 
-A hard-coded `image/png` breaks JPEG and WebP uploads on strict backends (clients.md §4.10), so
-the type is sniffed from the decoded bytes' magic numbers.
+A hard-coded `image/png` breaks JPEG and WebP uploads on strict backends, so the type is sniffed
+from the decoded bytes' magic numbers.
 """
 
 from __future__ import annotations

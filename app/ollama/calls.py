@@ -1,0 +1,77 @@
+"""The Ollama API's exchanges with the backend: generations (whole or streamed) and embeddings.
+
+Routes validate and translate; this module does the I/O, and nothing else in app/ollama does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+
+from ..backend import Backend, parse_json_body
+from ..errors import BackendError, BadRequest, ProxyError
+from ..observe import Exchange
+from ..replies import NDJSON_MIMETYPE
+from ..stream import Relay
+from ..translate.chat_stream import StreamError
+from ..translate.ollama.embeddings import (
+    EMBEDDINGS_PATH,
+    embeddings_body,
+    is_overflow,
+    prompt_tokens,
+    vectors,
+)
+from ..translate.ollama.from_backend import Translator
+from ..translate.ollama.to_backend import Target
+
+
+def whole_answer(
+    backend: Backend, path: str, body: dict[str, Any], translator: Translator
+) -> dict[str, Any]:
+    exchange = Exchange(body.get("model"))
+    response = backend.post(path, body)
+    completion = parse_json_body(response, path)
+    if not isinstance(completion, dict):
+        raise BackendError(f"backend sent an unexpected answer for {path}")
+    try:
+        result = translator.complete(completion)
+    except StreamError as exc:
+        raise BackendError(exc.message, exc.status) from None
+    exchange.tokens(translator.usage)
+    return result
+
+
+def stream_answer(
+    backend: Backend, path: str, body: dict[str, Any], translator: Translator
+) -> Response:
+    exchange = Exchange(body.get("model"))
+    response = backend.post(path, body, stream=True)
+    translator.timing.backend_answered()
+    return Relay(response, backend, translator, exchange).respond(NDJSON_MIMETYPE)
+
+
+def embed(
+    backend: Backend, target: Target, inputs: list[str], *, truncate: bool
+) -> tuple[int, list[list[float]]]:
+    """The backend's vectors for `inputs`, in order, and the prompt tokens it counted."""
+    flavour = target.flavour
+    batches = [inputs] if flavour.embeds_lists else [[text] for text in inputs]
+    tokens, result = 0, []
+    for batch in batches:
+        body = embeddings_body(target.backend_model, batch, flavour=flavour, truncate=truncate)
+        answer = _embed_batch(backend, body, truncate)
+        tokens += prompt_tokens(answer)
+        result.extend(vectors(answer, len(batch)))
+    Exchange(target.backend_model).tokens({"prompt_tokens": tokens})
+    return tokens, result
+
+
+def _embed_batch(backend: Backend, body: dict[str, Any], truncate: bool) -> Any:
+    try:
+        response = backend.post(EMBEDDINGS_PATH, body)
+    except ProxyError as exc:
+        if exc.status == 400 and not truncate and is_overflow(exc.message):
+            raise BadRequest("the input length exceeds the context length") from None
+        raise
+    return parse_json_body(response, EMBEDDINGS_PATH)

@@ -1,0 +1,198 @@
+"""Reading a backend's OpenAI answer, whatever client API it is translated for.
+
+`CompletionReader` takes chat completion (or legacy completion) events one at a time, or one
+whole completion, and keeps what every translator needs: the text and reasoning of each piece,
+tool-call fragments accumulated into whole calls, the finish reason, usage, and llama.cpp's
+timings. Backends differ in all of these (docs/protocol.md, "Streaming from the backend"); the
+differences are absorbed here, once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+class StreamError(Exception):
+    """The backend's answer broke off or reported an error; `message` is for the client."""
+
+    def __init__(self, message: str, status: int = 502) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def parse_event(payload: bytes) -> dict[str, Any]:
+    """One SSE data payload as a JSON object."""
+    try:
+        # Decoded first: json.loads(bytes) sniffs the encoding in Python on every event.
+        event = json.loads(payload.decode())
+    except ValueError:  # UnicodeDecodeError included
+        event = None
+    if not isinstance(event, dict):
+        raise StreamError(f"the backend sent a malformed event: {payload[:100]!r}")
+    return event
+
+
+def error_message(event: dict[str, Any]) -> str | None:
+    """The message of an in-band error event, in any backend's dialect, or None."""
+    error = event.get("error")
+    if isinstance(error, dict):
+        return str(error.get("message") or "the backend reported an error")
+    if isinstance(error, str) and error:
+        return error
+    if event.get("object") == "error":  # vLLM before 0.10.1
+        return str(event.get("message") or "the backend reported an error")
+    return None
+
+
+def event_error(event: dict[str, Any]) -> StreamError | None:
+    """An in-band error event as a StreamError, keeping a client-error status it carries (vLLM
+    rejects some requests with a 400 event once the stream is open)."""
+    message = error_message(event)
+    if message is None:
+        return None
+    error = event.get("error")
+    code = error.get("code") if isinstance(error, dict) else event.get("code")
+    status = code if isinstance(code, int) and 400 <= code < 500 else 502
+    return StreamError(message, status)
+
+
+class ToolCall:
+    """One tool call, assembled from the fragments a stream sends."""
+
+    __slots__ = ("fragments", "id", "name")
+
+    def __init__(self, call_id: str, name: str) -> None:
+        self.id = call_id
+        self.name = name
+        self.fragments: list[str] = []
+
+    @property
+    def arguments(self) -> str:
+        return "".join(self.fragments)
+
+
+@dataclass(slots=True)
+class Piece:
+    """What one choice of one event said."""
+
+    text: str
+    thinking: str
+    logprobs: Any  # the backend's logprobs object, chat or legacy form, or None
+    calls: bool  # it carried tool-call fragments
+
+
+def parse_arguments(name: str, arguments: str) -> dict[str, Any]:
+    """A tool call's JSON arguments as an object; anything else is the backend's fault."""
+    if not arguments.strip():
+        return {}
+    try:
+        parsed = json.loads(arguments)
+        if isinstance(parsed, str):  # some models double-encode their arguments
+            parsed = json.loads(parsed)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise StreamError(
+            f"the backend returned invalid tool call arguments for {name!r}: {arguments[:200]!r}"
+        )
+    return parsed
+
+
+class CompletionReader:
+    def __init__(self, *, keep_thinking: bool = True) -> None:
+        self.keep_thinking = keep_thinking
+        self.finish_reason: str | None = None
+        self.usage: dict[str, Any] | None = None
+        self.timings: dict[str, Any] | None = None  # llama.cpp's own measurements
+        self.calls: list[ToolCall] = []
+        self._call_at: dict[int, ToolCall] = {}
+
+    def feed(self, event: dict[str, Any]) -> list[Piece]:
+        """The pieces of one streamed event (usually one; none on the usage-only event)."""
+        error = event_error(event)
+        if error is not None:
+            raise error
+        if event.get("usage"):
+            self.usage = event["usage"]  # on any event: the last one wins
+        if event.get("timings"):
+            self.timings = event["timings"]
+        pieces = []
+        for choice in event.get("choices") or ():  # [] on the usage-only event
+            delta = choice.get("delta")
+            if delta is None:  # legacy completions stream text, not deltas
+                delta = {"content": choice.get("text")}
+            calls = delta.get("tool_calls")
+            if calls:
+                self._accumulate(calls)
+            thinking = self._thinking(delta)
+            pieces.append(
+                Piece(delta.get("content") or "", thinking, choice.get("logprobs"), bool(calls))
+            )
+            reason = choice.get("finish_reason")
+            if reason:
+                self._finish(reason)
+        return pieces
+
+    def whole(self, completion: dict[str, Any]) -> Piece:
+        """A non-streamed completion (chat or legacy) as one piece, tool calls gathered."""
+        error = event_error(completion)
+        if error is not None:
+            raise error
+        choices = completion.get("choices")
+        if not choices or not isinstance(choices[0], dict):
+            raise StreamError("the backend's answer has no choices")
+        choice = choices[0]
+        self.usage = completion.get("usage")
+        self.timings = completion.get("timings")
+        self._finish(choice.get("finish_reason") or "stop")
+        answer = choice.get("message")
+        if not isinstance(answer, dict):
+            answer = {"content": choice.get("text")}
+        calls = answer.get("tool_calls")
+        if calls:
+            self._accumulate([{**call, "index": n} for n, call in enumerate(calls)])
+        text = answer.get("content") or ""
+        return Piece(text, self._thinking(answer), choice.get("logprobs"), bool(calls))
+
+    def _thinking(self, delta: dict[str, Any]) -> str:
+        if not self.keep_thinking:
+            return ""
+        # vLLM 0.11-0.16 sends the same text under both names: take one, never both.
+        return delta.get("reasoning") or delta.get("reasoning_content") or ""
+
+    def _accumulate(self, deltas: list[dict[str, Any]]) -> None:
+        for delta in deltas:
+            index = delta.get("index", 0)
+            function = delta.get("function") or {}
+            call_id = delta.get("id") or ""
+            call = self._call_at.get(index)
+            # Some servers reuse index 0 for every parallel call, told apart only by a new id.
+            if call is None or (call_id and call.id and call_id != call.id):
+                call = ToolCall(call_id, "")
+                self._call_at[index] = call
+                self.calls.append(call)
+            elif call_id and not call.id:
+                call.id = call_id
+            name = function.get("name")
+            # A name may come in pieces; some servers (llama-cpp-python) repeat it whole in
+            # every fragment instead.
+            if name and name != call.name:
+                call.name += name
+            if function.get("arguments"):
+                call.fragments.append(function["arguments"])
+
+    def _finish(self, reason: str) -> None:
+        if reason in ("error", "abort"):
+            raise StreamError(f"the backend stopped the answer (finish_reason {reason!r})")
+        self.finish_reason = reason
+
+    def check_finished(self) -> str:
+        """The finish reason; a stream that ended without one was cut off."""
+        if self.finish_reason is None:
+            raise StreamError(
+                "the backend's answer ended before it was complete (no finish_reason)"
+            )
+        return self.finish_reason

@@ -1,0 +1,1 @@
+"""Ollama's REST API <-> OpenAI chat completions, legacy completions and embeddings."""
