@@ -1,11 +1,12 @@
 """gunicorn settings, read by the master before it forks the gevent workers.
 
 gevent patches only inside the workers, so this file imports nothing that pulls in ssl users
-(requests, urllib3) or the app's blueprints (stack.md §2, §4).
+(requests, urllib3) or the app's blueprints (docs/stack.md, "gevent patching order").
 
-Metrics (stack.md §1): every worker writes its values to files in PROMETHEUS_MULTIPROC_DIR; the
-master serves their sum on METRICS_PORT, wipes the files when it starts, and drops a dead
-worker's live gauges (in-flight streams, breaker state, process stats) when it exits.
+Metrics (docs/stack.md, "Prometheus in multiprocess mode"): every worker writes its values to
+files in PROMETHEUS_MULTIPROC_DIR; the master serves their sum on METRICS_PORT, wipes the files
+when it starts, and drops a dead worker's live gauges (in-flight streams, breaker state,
+process stats) when it exits.
 """
 
 import logging

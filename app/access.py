@@ -1,8 +1,9 @@
 """Who may call the proxy: optional API keys for `/api/*` and `/v1/*`, and Ollama's CORS rules.
 
-CORS follows Ollama (protocol.md §1.0): browser pages from localhost and from app, file, IDE
-webview and extension origins are allowed by default, more through OLLAMA_ORIGINS; a request
-from any other origin is refused with 403, as Ollama's CORS middleware does.
+CORS follows Ollama (docs/protocol.md, "Conventions of Ollama's API"): browser pages from
+localhost and from app, file, IDE webview and extension origins are allowed by default, more
+through OLLAMA_ORIGINS; a request from any other origin is refused with 403, as Ollama's CORS
+middleware does.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Reading a JSON request body the way Ollama does: whatever the Content-Type says.
 
 `curl -d '{...}'` sends application/x-www-form-urlencoded and works against real Ollama, so the
-body is parsed as JSON unconditionally (protocol.md §1.0, G30).
+body is parsed as JSON unconditionally.
 """
 
 from __future__ import annotations

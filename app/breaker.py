@@ -1,7 +1,7 @@
 """A circuit breaker that never serialises backend calls.
 
 pybreaker's `call()` holds an RLock for the whole wrapped call, so wrapping the HTTP request would
-queue every backend call of a worker behind the slowest one (stack.md §5). pybreaker is used here
+queue every backend call of a worker behind the slowest one (docs/stack.md). pybreaker is used here
 only as the state machine: the I/O happens outside, and its outcome is fed in afterwards.
 """
 

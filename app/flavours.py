@@ -2,8 +2,8 @@
 in one frozen object per dialect. Translators consult the object; none of them tests a name.
 
 A new dialect is one entry in `FLAVOURS`. Each rule says what the server does with the
-standard form, so the next engineer can tell whether it still holds. docs/backends.md has the
-evidence.
+standard form, so the next engineer can tell whether it still holds; docs/backends/ has the
+wire evidence for the servers tried.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Per-worker process statistics from psutil: memory, CPU time, open files and connections.
 
-Multiprocess mode has no process collector (stack.md §1), so each worker samples itself in
+Multiprocess mode has no process collector (docs/stack.md), so each worker samples itself in
 the background; `liveall` gauges keep one series per live worker, labelled by pid, and a dead
 worker's series go when gunicorn's master marks it dead.
 """

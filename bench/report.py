@@ -1,4 +1,4 @@
-"""The markdown table: backend alone beside the proxy, the difference, and DESIGN.md's target.
+"""The markdown table: backend alone beside the proxy, the difference, and the target.
 
 A figure whose run had socket errors, error statuses or a wrong answer is replaced by what went
 wrong: a clean-looking number from a broken run is worse than no number.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# DESIGN.md, Performance: one gevent worker on a 2-core machine.
+# The targets the project set itself: one gevent worker on a 2-core machine.
 CPU_TARGET_MS = {"api_chat": 0.4, "api_chat_stream": 0.6}
 ADDED_P50_TARGET_MS = 1.0
 STREAMS_TARGET = 2000

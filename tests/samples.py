@@ -1,6 +1,6 @@
 """Request pieces several suites share."""
 
-# The tool of protocol.md §8's worked example, in the OpenAI shape Ollama also uses.
+# The tool of the weather round trip, in the OpenAI shape Ollama also uses.
 WEATHER_TOOL = {
     "type": "function",
     "function": {

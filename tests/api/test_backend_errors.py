@@ -1,4 +1,4 @@
-"""Backend failures mapped across endpoints (protocol.md §6.8, G8): the status an Ollama client can
+"""Backend failures mapped across endpoints: the status an Ollama client can
 act on, Retry-After kept, and a message that names the backend problem."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`/api/chat` -> `/v1/chat/completions` and back (protocol.md §1.3, §6.3-6.5, §8)."""
+"""`/api/chat` -> `/v1/chat/completions` and back."""
 
 from __future__ import annotations
 
@@ -182,7 +182,7 @@ def test_load_of_an_unknown_model_is_404(client, backend):
         ({"error": {"message": "model overloaded", "type": "server_error", "code": 500}}, 502),
         ({"object": "error", "message": "model overloaded", "type": "InternalServerError"}, 502),
         # vLLM rejects some requests only once the stream is open, as an event with an int HTTP
-        # code; nothing was sent yet, so the client should get that status (G8, §6.8).
+        # code; nothing was sent yet, so the client should get that status.
         ({"error": {"message": "model overloaded", "type": "BadRequestError", "code": 400}}, 400),
     ],
 )

@@ -1,4 +1,4 @@
-"""Tool calls and thinking through `/api/chat` (protocol.md §1.3.2, §4.4, §8, G1, G2, G13, G22):
+"""Tool calls and thinking through `/api/chat`:
 Ollama's whole calls with object arguments against OpenAI's fragments with string arguments."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from .helpers import (
 
 
 def test_tool_call_round_trip_sends_openai_shapes(client, backend):
-    """protocol.md §8 turn 2: the Python SDK drops ids; the proxy assigns and matches them."""
+    """Turn 2 of the round trip: the Python SDK drops ids; the proxy assigns and matches them."""
     whole(backend, completion("It is 22°C in Tokyo."))
     call = {"function": {"name": "get_weather", "arguments": {"city": "Tokyo"}}}
     messages = [

@@ -1,5 +1,4 @@
-"""`/api/embed` (normalised, batched) and legacy `/api/embeddings` -> `/v1/embeddings`
-(protocol.md §1.4, §1.5, §6.6, G27)."""
+"""`/api/embed` (normalised, batched) and legacy `/api/embeddings` -> `/v1/embeddings`."""
 
 from __future__ import annotations
 

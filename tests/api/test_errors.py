@@ -1,4 +1,4 @@
-"""Request validation across endpoints (protocol.md §1.0, §1.15, G30): a 4xx for what the client
+"""Request validation across endpoints: a 4xx for what the client
 got wrong, with a message naming the field, in Ollama's error shape (OpenAI's on /v1)."""
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def test_empty_model_name_is_400(client, backend, path):
     body = {**dict(ENDPOINTS)[path], "model": ""}
     message = ollama_error(client.post(path, json=body), 400)
     assert "model" in message
-    if path == "/api/chat":  # Ollama's exact wording for chat (protocol.md §1.15)
+    if path == "/api/chat":  # Ollama's exact wording for chat
         assert message == "model is required"
 
 

@@ -1,5 +1,5 @@
 """`/api/generate`: templated prompts go to `/v1/chat/completions`, raw ones to
-`/v1/completions` (protocol.md §1.2, §6.2)."""
+`/v1/completions`."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""`/`, `/api/version`, `/api/tags`, `/api/show`, `/api/ps` and HEAD on them (protocol.md §1.1,
-§1.6-1.8, §6.7): the listings are built from the backend's `/v1/models`."""
+"""`/`, `/api/version`, `/api/tags`, `/api/show`, `/api/ps` and HEAD on them: the listings are
+built from the backend's `/v1/models`."""
 
 from __future__ import annotations
 
@@ -196,7 +196,7 @@ def test_show_describes_the_model(client, backend, name):
     assert arch == "llama"
     assert info[f"{arch}.context_length"] == 8192
     assert body["capabilities"] == ["completion", "tools"]
-    assert ".Tools" in body["template"]  # consistent with the tools capability (G43)
+    assert ".Tools" in body["template"]  # consistent with the tools capability
     assert body["details"]["family"] == "llama"
     assert {"parent_model", "format", "families", "parameter_size"} <= set(body["details"])
     assert RFC3339.match(body["modified_at"])

@@ -1,4 +1,4 @@
-"""`/v1/*` is passed through byte for byte (protocol.md §6.9): method, path, query and body go
+"""`/v1/*` is passed through byte for byte: method, path, query and body go
 to the backend untouched; status, headers and body come back untouched, errors included."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Model management on a backend without a model store (protocol.md §1.9-1.13): a pull of a
+"""Model management on a backend without a model store: a pull of a
 served model succeeds so `ollama run` proceeds; everything else is a clear Ollama-shaped error."""
 
 from __future__ import annotations

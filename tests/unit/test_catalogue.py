@@ -156,7 +156,7 @@ def test_an_alias_resolves_even_when_the_backend_is_down(
 def test_an_alias_carries_its_targets_metadata_from_the_first_request(
     backend_api: responses.RequestsMock,
 ) -> None:
-    # /api/show on a fresh worker must report the backend's max_model_len (protocol.md §1.7).
+    # /api/show on a fresh worker must report the backend's max_model_len.
     serve(backend_api)
     assert make(ALIASES).resolve("qwen3").info == LISTING["data"][1]
 

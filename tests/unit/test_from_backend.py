@@ -323,12 +323,12 @@ def test_llamacpp_timings_give_durations_and_counts() -> None:
     translator.feed(event({"content": "x"}, "stop", timings={**timings, "predicted_ms": 300.25}))
     final = translator.final()
     assert (final["prompt_eval_duration"], final["eval_duration"]) == (12_500_000, 300_250_000)
-    # protocol.md §5.2/§6.5: prompt_eval_count = cache_n + prompt_n, eval_count = predicted_n.
+    # llama.cpp timings: prompt_eval_count = cache_n + prompt_n, eval_count = predicted_n.
     assert (final["prompt_eval_count"], final["eval_count"]) == (36, 5)
 
 
 def test_without_usage_eval_count_is_estimated_from_the_deltas() -> None:
-    # protocol.md §6.5: "if no usage: count content/reasoning deltas as an estimate".
+    # Without usage, the streamed content and reasoning pieces are the estimate.
     deltas = [{"reasoning": "a"}, {"content": "b"}, {"content": "c"}]
     _, _, final = run([*map(event, deltas), event({"content": "d"}, "stop")])
     assert final["eval_count"] == 4

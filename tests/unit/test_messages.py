@@ -1,4 +1,4 @@
-"""Ollama messages and tools -> OpenAI messages and tools (protocol.md §6.3, §8, G1, G12-G14)."""
+"""Ollama messages and tools -> OpenAI messages and tools."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(24)).decode()
 JPEG = base64.b64encode(b"\xff\xd8\xff\xe0" + bytes(24)).decode()
 WEBP = "UklGRhoAAABXRUJQVlA4TA0AAAAvAAAAEAcQERGIiP4HAA=="  # a real 1x1 lossless WebP
 
-# protocol.md §8, turn 2: what the Python SDK sends back (ids and indexes dropped).
+# Turn 2 of the tool round trip: what the Python SDK sends back (ids and indexes dropped).
 TOKYO_CALL = {"function": {"name": "get_weather", "arguments": {"city": "Tokyo"}}}
 TURN_2: list[dict[str, Any]] = [
     {"role": "user", "content": "Weather in Tokyo?"},
@@ -238,7 +238,7 @@ def test_images_without_text_have_no_text_part() -> None:
 
 
 def test_webp_is_refused_clearly_for_llamacpp() -> None:
-    # protocol.md G44: llama.cpp cannot decode WebP. Ollama re-encodes it to PNG, which would
+    # llama.cpp cannot decode WebP. Ollama re-encodes it to PNG, which would
     # need an imaging library here; a 400 that says what to send instead is the honest answer.
     with pytest.raises(BadRequest, match=r"messages\[0\]: images\[0\] is WebP"):
         to_openai_messages([{"role": "user", "images": [WEBP]}], flavour("llamacpp"))

@@ -42,7 +42,7 @@ def test_whole_number_floats_become_ints_for_integer_options() -> None:
 
 
 def test_fractional_numbers_are_truncated_for_integer_options() -> None:
-    # protocol.md §2: "JSON numbers are accepted for int fields (truncated)".
+    # Go's decoder accepts JSON numbers for int fields, truncated.
     assert parse_options({"num_predict": 100.7, "top_k": 40.2}) == {"num_predict": 100, "top_k": 40}
 
 

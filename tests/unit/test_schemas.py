@@ -217,7 +217,7 @@ def test_missing_model_is_required(schema: Schema, body: dict[str, Any]) -> None
 
 @pytest.mark.parametrize("schema", [chat_schema, model_schema])
 def test_empty_model_is_required(schema: Schema) -> None:
-    # protocol.md §1.3 / §1.7: chat and show answer an empty model with `model is required`.
+    # Ollama's chat and show answer an empty model with `model is required`.
     assert error_of(schema, {"model": ""}) == "model is required"
 
 

@@ -147,7 +147,7 @@ OFF = {"chat_template_kwargs": {"enable_thinking": False, "thinking": False}}
         ("vllm", "low", {**ON, "reasoning_effort": "low"}),
         ("vllm", "max", {**ON, "reasoning_effort": "max"}),
         ("llamacpp", True, ON),
-        ("llamacpp", False, {**OFF, "reasoning_effort": "none"}),  # protocol.md §4.4 table
+        ("llamacpp", False, {**OFF, "reasoning_effort": "none"}),
         ("llamacpp", "medium", {**ON, "reasoning_effort": "medium"}),
         ("openrouter", True, {"reasoning": {"enabled": True}}),
         ("openrouter", False, {"reasoning": {"enabled": False}}),

@@ -194,7 +194,7 @@ def show(model: Model, default_context: int) -> dict[str, Any]:
 
 def _template(caps: list[str]) -> str:
     # Some clients detect tool support by scanning the template for .Tools: keep it consistent
-    # with the capabilities (protocol.md G43). The backend applies the model's real template.
+    # with the capabilities. The backend applies the model's real template.
     system = "{{ if .System }}{{ .System }}{{ end }}"
     if "tools" in caps:
         return system + "{{ if .Tools }}{{ .Tools }}{{ end }}{{ .Prompt }}"
