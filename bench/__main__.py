@@ -1,6 +1,6 @@
 """`python -m bench [--quick] [--streams N] [--json PATH]`: run everything, print the table.
 
-nginx (fixed answers) and wrk (load) for throughput, CPU and latency; tests/fake_backend.py for
+nginx (fixed answers) and wrk (load) for throughput, CPU and latency; harness/fake_backend.py for
 what needs a backend that trickles (open streams, time to first token). Every process started
 here is stopped on the way out, whatever happens; all traffic stays on 127.0.0.1.
 """
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.fake_backend import FakeBackend
+from harness.fake_backend import FakeBackend
 
 from . import nginx, proxy, report, scenarios, streams, tools
 

@@ -12,9 +12,12 @@ import json
 import random
 from typing import Any
 
+from harness import openai_events as events
+
 MODEL = "bench"
 CREATED = 1700000000
 STREAM_PIECES = 20
+_ID = "chatcmpl-8f3c1a2b9d7e4f60a1b2c3d4e5f60718"
 
 
 def _dumps(obj: Any) -> str:
@@ -48,7 +51,7 @@ MODELS = _dumps(
 
 CHAT_COMPLETION = _dumps(
     {
-        "id": "chatcmpl-8f3c1a2b9d7e4f60a1b2c3d4e5f60718",
+        "id": _ID,
         "object": "chat.completion",
         "created": CREATED,
         "model": MODEL,
@@ -73,31 +76,17 @@ CHAT_COMPLETION = _dumps(
 )
 
 
-def _chunk(choices: list[Any], usage: Any = None) -> str:
-    envelope = {
-        "id": "chatcmpl-8f3c1a2b9d7e4f60a1b2c3d4e5f60718",
-        "object": "chat.completion.chunk",
-        "created": CREATED,
-        "model": MODEL,
-        "choices": choices,
-        "usage": usage,
-    }
-    return f"data: {_dumps(envelope)}\n\n"
+def _delta(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    return events.chunk(delta, finish, model=MODEL, chunk_id=_ID)
 
 
-def _delta(delta: dict[str, Any], finish: str | None = None) -> list[Any]:
-    return [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
-
-
-CHAT_STREAM = "".join(
-    [
-        _chunk(_delta({"role": "assistant", "content": ""})),
-        *(_chunk(_delta({"content": piece})) for piece in PIECES),
-        _chunk(_delta({"content": ""}, "stop")),
-        _chunk([], {**USAGE, "completion_tokens": STREAM_PIECES, "total_tokens": 46}),
-        "data: [DONE]\n\n",
-    ]
-)
+CHAT_STREAM = events.sse(
+    _delta({"role": "assistant", "content": ""}),
+    *(_delta({"content": piece}) for piece in PIECES),
+    _delta({"content": ""}, "stop"),
+    events.usage_chunk(USAGE["prompt_tokens"], STREAM_PIECES, model=MODEL, chunk_id=_ID),
+    dumps=_dumps,
+).decode()
 
 _rng = random.Random(768)
 EMBEDDING = _dumps(

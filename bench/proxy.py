@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.proxy_process import ProxyProcess
+from harness.proxy_process import ProxyProcess
 
 
 class Proxy:

@@ -1,4 +1,4 @@
-"""Long streams against tests/fake_backend.py, which can trickle (nginx cannot).
+"""Long streams against harness/fake_backend.py, which can trickle (nginx cannot).
 
 Memory: N Ollama streams are opened over raw sockets and held (this process only keeps a socket
 each, and its memory is not the one measured: the proxy worker's RSS is). Time to first token:
@@ -18,7 +18,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.fake_backend import FakeBackend
+from harness.fake_backend import FakeBackend
 
 from .proxy import Proxy
 

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 
-from tests.proxy_process import free_port
+from harness.proxy_process import free_port
 
 __all__ = ["ensure_tools", "free_port", "machine"]
 

@@ -13,3 +13,9 @@ WEATHER_TOOL = {
         },
     },
 }
+
+# A 1x1 PNG, raw base64 as Ollama clients send images.
+PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5E"
+    "rkJggg=="
+)

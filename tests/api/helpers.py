@@ -9,6 +9,10 @@ from typing import Any
 import responses
 from werkzeug.test import TestResponse
 
+from harness import openai_events as events
+from harness.openai_events import sse
+from tests.checks import chat_body, ndjson_objects
+
 BACKEND = "http://backend.test/v1"
 CHAT_URL = f"{BACKEND}/chat/completions"
 COMPLETIONS_URL = f"{BACKEND}/completions"
@@ -28,11 +32,6 @@ METRICS = (
     "eval_count",
     "eval_duration",
 )
-# A 1x1 PNG, raw base64 as Ollama clients send images.
-PNG = (
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5E"
-    "rkJggg=="
-)
 USAGE = {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
 
 
@@ -41,18 +40,7 @@ USER = [{"role": "user", "content": "Hi"}]
 
 def chat(client, **fields):
     """POST /api/chat; model llama3.2 and one user message unless the test says otherwise."""
-    return client.post("/api/chat", json={"model": "llama3.2", "messages": USER, **fields})
-
-
-def sse(*events: dict[str, Any] | str, done: bool = True) -> bytes:
-    """An SSE body: each event a `data:` line then a blank line, `[DONE]` last."""
-    out = b""
-    for event in events:
-        payload = event if isinstance(event, str) else json.dumps(event)
-        out += b"data: " + payload.encode() + b"\n\n"
-    if done:
-        out += b"data: [DONE]\n\n"
-    return out
+    return client.post("/api/chat", json={**chat_body(model="llama3.2"), **fields})
 
 
 def delta(
@@ -63,63 +51,28 @@ def delta(
     tool_calls: list[dict[str, Any]] | None = None,
     role: str | None = None,
 ) -> dict[str, Any]:
-    """One chat.completion.chunk event."""
-    body: dict[str, Any] = {}
-    if role is not None:
-        body["role"] = role
-    if content is not None:
-        body["content"] = content
-    if reasoning is not None:
-        body["reasoning"] = reasoning
-    if tool_calls is not None:
-        body["tool_calls"] = tool_calls
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion.chunk",
-        "created": 1700000000,
-        "model": "llama3.2",
-        "choices": [{"index": 0, "delta": body, "finish_reason": finish}],
-    }
+    """One chat.completion.chunk event with the delta fields given."""
+    fields = {"role": role, "content": content, "reasoning": reasoning, "tool_calls": tool_calls}
+    body = {key: value for key, value in fields.items() if value is not None}
+    return events.chunk(body, finish, model="llama3.2")
 
 
 def usage_event(usage: dict[str, int] | None = None) -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion.chunk",
-        "choices": [],
-        "usage": usage or USAGE,
-    }
+    totals = usage or USAGE
+    return events.usage_chunk(totals["prompt_tokens"], totals["completion_tokens"])
 
 
 def chat_stream(*texts: str, finish: str = "stop") -> bytes:
     """A plain streamed answer: role chunk, one chunk per text, finish chunk, usage, [DONE]."""
-    events = [delta("", role="assistant")]
-    events += [delta(text) for text in texts]
-    events += [delta(finish=finish), usage_event()]
-    return sse(*events)
+    answer = [delta("", role="assistant")]
+    answer += [delta(text) for text in texts]
+    answer += [delta(finish=finish), usage_event()]
+    return sse(*answer)
 
 
-def completion(
-    content: str | None = "Hello!",
-    *,
-    finish: str = "stop",
-    tool_calls: list[dict[str, Any]] | None = None,
-    reasoning: str | None = None,
-) -> dict[str, Any]:
+def completion(content: str | None = "Hello!", **fields: Any) -> dict[str, Any]:
     """A whole (non-streamed) chat.completion."""
-    message: dict[str, Any] = {"role": "assistant", "content": content}
-    if tool_calls is not None:
-        message["tool_calls"] = tool_calls
-    if reasoning is not None:
-        message["reasoning"] = reasoning
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": 1700000000,
-        "model": "llama3.2",
-        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-        "usage": USAGE,
-    }
+    return events.completion(content, model="llama3.2", usage=USAGE, **fields)
 
 
 def whole(mock: responses.RequestsMock, answer: Any = None) -> None:
@@ -147,15 +100,7 @@ def lines(response: TestResponse) -> list[dict[str, Any]]:
     """An NDJSON answer as objects; fails unless every line is one compact JSON object."""
     assert response.status_code == 200
     assert response.content_type == NDJSON_TYPE
-    raw = response.data
-    assert raw.endswith(b"\n"), "the last NDJSON line must be terminated"
-    parsed = []
-    for line in raw.split(b"\n")[:-1]:
-        assert line, "NDJSON must not contain blank lines"
-        obj = json.loads(line)
-        assert isinstance(obj, dict)
-        parsed.append(obj)
-    return parsed
+    return ndjson_objects(response.data)
 
 
 def single(response: TestResponse, status: int = 200) -> dict[str, Any]:
@@ -165,15 +110,6 @@ def single(response: TestResponse, status: int = 200) -> dict[str, Any]:
     obj = json.loads(response.data)
     assert isinstance(obj, dict)
     return obj
-
-
-def ollama_error(response: TestResponse, status: int) -> str:
-    """The message of an Ollama-shaped error answer: exactly `{"error": "<text>"}`."""
-    body = single(response, status)
-    assert list(body) == ["error"], body
-    assert isinstance(body["error"], str)
-    assert body["error"]
-    return body["error"]
 
 
 def assert_metrics(obj: dict[str, Any]) -> None:

@@ -4,15 +4,15 @@
 from __future__ import annotations
 
 import hmac
-import json
 
 import pytest
 import responses
 
 from app import create_app
 from app.config import Settings
+from tests.checks import ollama_error, openai_error
 
-from .helpers import BACKEND, CHAT_URL, MODELS_URL, completion, ollama_error
+from .helpers import BACKEND, CHAT_URL, MODELS_URL, completion
 
 KEYS = frozenset({"key-one-5d2f", "key-two-9a1c"})
 WITH_KEYS = Settings(backend_url=BACKEND, api_keys=KEYS)
@@ -36,15 +36,6 @@ PROTECTED = [
 ]
 OLLAMA_PROTECTED = [call for call in PROTECTED if call[1].startswith("/api/")]
 V1_PROTECTED = [call for call in PROTECTED if call[1].startswith("/v1/")]
-
-
-def openai_error(response, status: int) -> dict:
-    assert response.status_code == status, response.data
-    assert response.content_type == "application/json; charset=utf-8"
-    body = json.loads(response.data)
-    assert list(body) == ["error"]
-    assert set(body["error"]) == {"message", "type", "param", "code"}
-    return body["error"]
 
 
 def bearer(key: str) -> dict[str, str]:

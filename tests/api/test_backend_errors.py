@@ -12,6 +12,7 @@ import responses
 from urllib3.exceptions import ProtocolError
 
 from app.config import Settings
+from tests.checks import ollama_error
 
 from .helpers import (
     CHAT_URL,
@@ -21,7 +22,6 @@ from .helpers import (
     add_stream,
     completion,
     delta,
-    ollama_error,
     sse,
 )
 

@@ -9,12 +9,13 @@ import pytest
 
 from app import create_app
 from app.config import Settings
+from tests.checks import ollama_error
+from tests.samples import PNG
 
 from .helpers import (
     BACKEND,
     CHAT_URL,
     METRICS,
-    PNG,
     RFC3339_UTC,
     USER,
     add_stream,
@@ -24,7 +25,6 @@ from .helpers import (
     completion,
     delta,
     lines,
-    ollama_error,
     sent,
     single,
     sse,

@@ -9,6 +9,7 @@ import pytest
 
 from app import create_app
 from app.config import Settings
+from tests.checks import ollama_error
 from tests.samples import WEATHER_TOOL
 
 from .helpers import (
@@ -20,7 +21,6 @@ from .helpers import (
     completion,
     delta,
     lines,
-    ollama_error,
     sent,
     single,
     sse,

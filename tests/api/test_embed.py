@@ -10,8 +10,9 @@ import pytest
 import responses
 
 from app.config import Settings
+from tests.checks import ollama_error
 
-from .helpers import BACKEND, EMBEDDINGS_URL, ollama_error, sent, single
+from .helpers import BACKEND, EMBEDDINGS_URL, sent, single
 
 
 def answer(*vectors, usage: bool = True) -> dict:

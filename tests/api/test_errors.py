@@ -8,6 +8,7 @@ import json
 import pytest
 
 from app.config import Settings
+from tests.checks import ollama_error
 
 from .helpers import (
     BACKEND,
@@ -15,7 +16,6 @@ from .helpers import (
     USER,
     add_stream,
     delta,
-    ollama_error,
     sent,
     sse,
 )

@@ -28,8 +28,9 @@ from hypothesis import strategies as st
 
 from app import create_app
 from app.config import Settings
+from tests.samples import PNG
 
-from .helpers import BACKEND, PNG, chat_stream, completion, sse
+from .helpers import BACKEND, chat_stream, completion, sse
 
 # The breaker would turn a run of connection failures into 503s for the examples after it;
 # models_cache_ttl=0 makes every request ask the (mocked) backend for its models again.

@@ -7,12 +7,13 @@ import pytest
 import responses
 
 from app.config import Settings
+from tests.checks import ollama_error
+from tests.samples import PNG
 
 from .helpers import (
     BACKEND,
     CHAT_URL,
     COMPLETIONS_URL,
-    PNG,
     RFC3339_UTC,
     USAGE,
     add_stream,
@@ -21,7 +22,6 @@ from .helpers import (
     completion,
     delta,
     lines,
-    ollama_error,
     sent,
     single,
     sse,

@@ -11,8 +11,9 @@ import requests
 import responses
 
 from app.config import ModelMapping, Settings
+from tests.checks import ollama_error
 
-from .helpers import BACKEND, MODELS_URL, RFC3339, calls_to, ollama_error, single
+from .helpers import BACKEND, MODELS_URL, RFC3339, calls_to, single
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 DETAIL_KEYS = {

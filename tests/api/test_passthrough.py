@@ -4,13 +4,13 @@ to the backend untouched; status, headers and body come back untouched, errors i
 from __future__ import annotations
 
 import gzip
-import json
 
 import pytest
 import requests
 import responses
 
 from app.config import Settings
+from tests.checks import openai_error
 
 from .helpers import BACKEND, CHAT_URL, MODELS_URL, sse
 
@@ -18,18 +18,6 @@ RAW_BODY = (
     b'{"model": "llama3.2",\n  "messages": [{"role": "user", "content": "h\\u00e9 \xc3\xa9"}],'
     b' "encoding_format" : "base64", "n": 1.0}'
 )
-
-
-def openai_error(response, status: int) -> dict:
-    assert response.status_code == status
-    assert response.content_type == "application/json; charset=utf-8"
-    body = json.loads(response.data)
-    assert list(body) == ["error"]
-    error = body["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    assert isinstance(error["message"], str)
-    assert error["message"]
-    return error
 
 
 def test_request_is_forwarded_byte_for_byte(client, backend):

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from .helpers import lines, ollama_error, single
+from tests.checks import ollama_error
+
+from .helpers import lines, single
 
 PULL_STEPS = ["pulling manifest", "verifying sha256 digest", "writing manifest", "success"]
 

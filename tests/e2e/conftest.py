@@ -1,6 +1,6 @@
 """End-to-end fixtures: a real gunicorn (gevent workers) in front of a real HTTP backend.
 
-By default the backend is the fake OpenAI server of tests/fake_backend.py, in this process.
+By default the backend is the fake OpenAI server of harness/fake_backend.py, in this process.
 With E2E_BACKEND_URL set (`make e2e-real`), the conformance tests run against that server
 instead, using E2E_CHAT_MODEL and E2E_EMBED_MODEL.
 """
@@ -16,8 +16,8 @@ import ollama
 import openai
 import pytest
 
-from tests.fake_backend import FakeBackend
-from tests.proxy_process import ProxyProcess, proxy_with_fake_backend
+from harness.fake_backend import FakeBackend
+from harness.proxy_process import ProxyProcess, proxy_with_fake_backend
 
 BACKEND_KEY = "sk-e2e-backend-secret-5f1c"
 

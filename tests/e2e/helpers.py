@@ -2,58 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import ollama
 import openai
 import psutil
 
-from tests.fake_backend import FakeBackend
-from tests.proxy_process import ProxyProcess
+from harness.fake_backend import FakeBackend
+from harness.proxy_process import ProxyProcess
+from tests.checks import chat_body, ndjson_objects
 
 
 def chat(text: str, *, stream: bool = False, model: str = "fake-chat") -> dict[str, Any]:
-    """An /api/chat body with one user message (fault markers go in the text)."""
-    return {"model": model, "messages": [{"role": "user", "content": text}], "stream": stream}
-
-
-def openai_chat(text: str, *, stream: bool = False) -> dict[str, Any]:
-    return {"model": "fake-chat", "messages": [{"role": "user", "content": text}], "stream": stream}
-
-
-def ollama_error(response: httpx.Response, status: int) -> str:
-    """The message of an Ollama error answer: exactly `{"error": "<text>"}` as JSON."""
-    assert response.status_code == status, (response.status_code, response.text)
-    assert response.headers["content-type"].startswith("application/json"), response.headers
-    body = response.json()
-    assert list(body) == ["error"], body
-    assert isinstance(body["error"], str)
-    assert body["error"]
-    return body["error"]
-
-
-def openai_error(response: httpx.Response, status: int) -> dict[str, Any]:
-    """The error object of an OpenAI error answer: `{"error": {message, type, param, code}}`."""
-    assert response.status_code == status, (response.status_code, response.text)
-    assert response.headers["content-type"].startswith("application/json"), response.headers
-    body = response.json()
-    assert list(body) == ["error"], body
-    assert {"message", "type"} <= set(body["error"]), body
-    assert isinstance(body["error"]["message"], str)
-    return body["error"]
+    """An /api/chat or /v1 chat body with one user message (fault markers go in the text)."""
+    return chat_body(text, model=model, stream=stream)
 
 
 def ndjson(text: str) -> list[dict[str, Any]]:
-    """An NDJSON body as objects; every line must be one JSON object, no blank lines."""
-    assert text.endswith("\n"), f"unterminated NDJSON: {text[-200:]!r}"
-    lines = text.split("\n")[:-1]
-    parsed = [json.loads(line) for line in lines]
-    assert all(isinstance(obj, dict) for obj in parsed)
-    return parsed
+    return ndjson_objects(text.encode())
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, interval: float = 0.01) -> Any:

@@ -20,18 +20,16 @@ import ollama
 import openai
 import pytest
 
-from tests.fake_backend import FakeBackend, error_body
-from tests.proxy_process import ProxyProcess, free_port, proxy_with_fake_backend
+from harness.fake_backend import RETRY_AFTER, FakeBackend, error_body
+from harness.proxy_process import ProxyProcess, free_port, proxy_with_fake_backend
+from tests.checks import ollama_error, openai_error
 
 from .helpers import (
     chat,
     events,
     ndjson,
     ollama_chat_error,
-    ollama_error,
-    openai_chat,
     openai_chat_error,
-    openai_error,
     openai_sdk,
     requests_to,
     wait_for,
@@ -39,7 +37,6 @@ from .helpers import (
 
 CHAT_PATH = "/v1/chat/completions"
 BROKE = "the connection to the backend broke in the middle of the answer"
-RETRY_AFTER = {429: "7", 503: "3"}  # what the fake backend sends with these statuses
 
 
 @dataclass(frozen=True)
@@ -117,7 +114,7 @@ def test_backend_down_is_a_quick_502_naming_the_refused_connection(start_proxy) 
             assert ollama_error(http.request(method, path, json=body), 502) == expected
             # Connection retries back off for a fraction of a second, never for long.
             assert time.monotonic() - started < 3, path
-        error = openai_error(http.post(CHAT_PATH, json=openai_chat("hi")), 502)
+        error = openai_error(http.post(CHAT_PATH, json=chat("hi")), 502)
         assert error["message"] == expected
     caught = ollama_chat_error(proxy.url, "hi")
     assert (caught.status_code, caught.error) == (502, expected)
@@ -169,7 +166,7 @@ def test_backend_connections_are_pooled_and_reused(rigged, endpoint) -> None:
     # One Session per worker: sequential calls share one keep-alive connection to the backend.
     # A new connection per call costs a TCP (and, to a remote backend, a TLS) handshake each.
     if endpoint == "v1-stream":
-        path, body = CHAT_PATH, openai_chat("hi", stream=True)
+        path, body = CHAT_PATH, chat("hi", stream=True)
     else:
         path, body = request_for(endpoint, "hi")
     with httpx.Client(base_url=rigged.proxy.url, timeout=10) as http:
@@ -253,7 +250,7 @@ def test_backend_error_statuses_before_the_answer(rigged, endpoint, status, expe
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
 @pytest.mark.parametrize("stream", [False, True])
 def test_backend_error_statuses_are_relayed_untouched_on_v1(rigged, status, stream) -> None:
-    body = openai_chat(f"[[status:{status}]]", stream=stream)
+    body = chat(f"[[status:{status}]]", stream=stream)
     response = httpx.post(rigged.proxy.url + CHAT_PATH, json=body, timeout=10)
     assert response.status_code == status
     assert response.json() == error_body(status, f"fake failure {status}")
@@ -304,7 +301,7 @@ def test_a_backend_dying_mid_v1_stream_raises_in_the_openai_sdk(rigged) -> None:
 def test_a_backend_crashing_before_any_byte_is_a_502_retried_at_most_once(rigged, path) -> None:
     # A crash before the response is indistinguishable from a stale keep-alive socket, which
     # is retried once on a fresh connection; never more.
-    body = chat("[[die-after:1]]") if path == "/api/chat" else openai_chat("[[die-after:1]]")
+    body = chat("[[die-after:1]]")
     response = httpx.post(rigged.proxy.url + path, json=body, timeout=10)
     if path == CHAT_PATH:
         message = openai_error(response, 502)["message"]
@@ -316,7 +313,11 @@ def test_a_backend_crashing_before_any_byte_is_a_502_retried_at_most_once(rigged
 
 @pytest.mark.parametrize(
     ("marker", "fragment"),
-    [("[[garbage]]", "malformed"), ("[[error-event]]", "fake mid-stream error")],
+    [
+        ("[[garbage]]", "malformed"),
+        ("[[error-event]]", "fake mid-stream error"),
+        ("[[no-finish]]", "ended before it was complete"),
+    ],
 )
 def test_broken_event_streams_raise_in_the_ollama_sdk_after_partial_output(
     rigged, marker, fragment

@@ -16,8 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fake_backend import FakeBackend
-from tests.proxy_process import ProxyProcess, free_port, proxy_with_fake_backend
+from harness.fake_backend import FakeBackend
+from harness.proxy_process import ProxyProcess, free_port, proxy_with_fake_backend
+from tests.checks import ollama_error, openai_error
 
 from .helpers import (
     backend_connections,
@@ -25,10 +26,7 @@ from .helpers import (
     events,
     ndjson,
     ollama_chat_error,
-    ollama_error,
     only_worker,
-    openai_chat,
-    openai_error,
     requests_to,
     wait_for,
 )
@@ -94,7 +92,7 @@ def test_the_breaker_opens_after_three_5xx_fails_fast_then_recovers(start_proxy,
         for _ in range(3):
             ollama_error(http.post("/api/chat", json=chat("[[status:500]]")), 502)
         assert_open(http)
-        error = openai_error(http.post(CHAT_PATH, json=openai_chat("hello")), 503)
+        error = openai_error(http.post(CHAT_PATH, json=chat("hello")), 503)
         assert "unavailable" in error["message"]
         assert ollama_chat_error(proxy.url, "hello").status_code == 503
         assert requests_to(fresh_backend, CHAT_PATH) == 3  # nothing reached it while open
@@ -156,7 +154,7 @@ def test_4xx_answers_and_client_disconnects_do_not_open_the_breaker(start_proxy,
             ollama_error(http.post("/api/chat", json=chat("[[status:429]]")), 429)
             ollama_error(http.post("/api/chat", json=chat("[[status:400]]")), 400)
             ollama_error(http.post("/api/chat", json=chat("x", model="no-such-model")), 404)
-            assert http.post(CHAT_PATH, json=openai_chat("[[status:404]]")).status_code == 404
+            assert http.post(CHAT_PATH, json=chat("[[status:404]]")).status_code == 404
         for _ in range(4):
             disconnect_mid_stream(http, "/api/chat", chat(SLOW_LONG, stream=True))
         assert wait_for(lambda: len(events(fresh_backend, "client_closed")) == 4, 2.0)
@@ -190,7 +188,7 @@ def test_backend_calls_are_not_serialised(start_proxy, fresh_backend) -> None:
 DISCONNECTS = {
     "chat": ("/api/chat", chat(SLOW_LONG, stream=True)),
     "generate": ("/api/generate", {"model": "fake-chat", "prompt": SLOW_LONG}),
-    "v1": (CHAT_PATH, openai_chat(SLOW_LONG, stream=True)),
+    "v1": (CHAT_PATH, chat(SLOW_LONG, stream=True)),
 }
 
 

@@ -10,10 +10,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.fake_backend import FakeBackend
-from tests.proxy_process import ProxyProcess, proxy_with_fake_backend
+from harness.fake_backend import FakeBackend
+from harness.proxy_process import ProxyProcess, proxy_with_fake_backend
+from tests.checks import ollama_error, openai_error
 
-from .helpers import ollama_error, only_worker, openai_error, requests_to
+from .helpers import only_worker, requests_to
 
 LIMIT = 2048
 

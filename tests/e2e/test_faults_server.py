@@ -14,10 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fake_backend import FakeBackend
-from tests.proxy_process import ProxyProcess
+from harness.fake_backend import FakeBackend
+from harness.proxy_process import ProxyProcess
+from tests.checks import ollama_error
 
-from .helpers import chat, ndjson, ollama_error, only_worker, wait_for
+from .helpers import chat, ndjson, only_worker, wait_for
 
 STREAMS = 20
 MiB = 2**20

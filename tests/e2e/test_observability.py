@@ -21,10 +21,11 @@ import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.fake_backend import FakeBackend
-from tests.proxy_process import ProxyProcess, proxy_with_fake_backend
+from harness.fake_backend import FakeBackend
+from harness.proxy_process import ProxyProcess, proxy_with_fake_backend
 
 from .conftest import BACKEND_KEY
+from .helpers import chat
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 CLIENT_SECRET = "sk-client-secret-77e1"  # must never reach a log line
@@ -76,10 +77,6 @@ def access_lines(proxy: ProxyProcess, request_ids: set[str]) -> list[dict[str, A
         for line in log_lines(proxy)
         if line["logger"] == "gunicorn.access" and line.get("request_id") in request_ids
     ]
-
-
-def chat(text: str, *, stream: bool) -> dict[str, Any]:
-    return {"model": "fake-chat", "messages": [{"role": "user", "content": text}], "stream": stream}
 
 
 def last_object(response: httpx.Response) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import json
 import ollama
 import pytest
 
-from tests.fake_backend import FakeBackend, embedding_for
+from harness.fake_backend import FakeBackend, embedding_for
 
 from .conftest import BACKEND_KEY
 

@@ -14,8 +14,8 @@ import ollama
 import openai
 import pytest
 
-from tests.fake_backend import FakeBackend
-from tests.proxy_process import ROOT, ProxyProcess, proxy_with_fake_backend
+from harness.fake_backend import FakeBackend
+from harness.proxy_process import ROOT, ProxyProcess, proxy_with_fake_backend
 
 BACKEND_KEY = "sk-backend-Qx9ZpLw2VtR4mKd8NcB7"
 CLIENT_KEY = "pk-client-Hs6YuJe1FgT5aWq0XoP3"

@@ -10,7 +10,7 @@ import pytest
 import requests
 from openai.types.chat import ChatCompletionMessageParam
 
-from tests.fake_backend import FakeBackend, embedding_for
+from harness.fake_backend import FakeBackend, embedding_for
 
 CHAT = {"model": "fake-chat", "messages": [{"role": "user", "content": "hello world"}]}
 

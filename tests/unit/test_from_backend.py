@@ -10,33 +10,11 @@ import pytest
 
 from app.translate.chat_stream import StreamError
 from app.translate.ollama.from_backend import Timing, Translator, convert_logprobs
+from harness.openai_events import chunk, tool_fragment, usage_chunk
 
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 DURATIONS = ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration")
 Json = dict[str, Any]
-
-
-def event(delta: Json | None = None, finish: str | None = None, **extra: Any) -> Json:
-    """One chat.completion.chunk as vLLM, llama.cpp and OpenRouter send it."""
-    choice = {"index": 0, "delta": delta or {}, "logprobs": extra.pop("logprobs", None)}
-    choice["finish_reason"] = finish
-    chunk = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
-    return {**chunk, "choices": [choice], "usage": None, **extra}
-
-
-def usage(prompt: int, completion: int) -> Json:
-    """The trailing `choices: []` chunk that stream_options.include_usage asks for."""
-    totals = {"prompt_tokens": prompt, "completion_tokens": completion}
-    return {"id": "chatcmpl-1", "choices": [], "usage": totals}
-
-
-def call(index: int, call_id: str = "", name: str = "", args: str = "") -> Json:
-    fragment: Json = {"index": index, "function": {"arguments": args}}
-    if call_id:
-        fragment |= {"id": call_id, "type": "function"}
-    if name:
-        fragment["function"]["name"] = name
-    return {"tool_calls": [fragment]}
 
 
 def strip(chunk: Json | None) -> Json | None:
@@ -81,11 +59,11 @@ def fn(index: int, name: str, arguments: Json, call_id: str = "") -> Json:
 def test_vllm_content_stream() -> None:
     chunks, tools, final = run(
         [
-            event({"role": "assistant", "content": ""}),
-            event({"content": "Hel"}),
-            event({"content": "lo"}),
-            event({}, "stop"),
-            usage(82, 17),
+            chunk({"role": "assistant", "content": ""}),
+            chunk({"content": "Hel"}),
+            chunk({"content": "lo"}),
+            chunk({}, "stop"),
+            usage_chunk(82, 17),
         ]
     )
     assert chunks == [msg("Hel"), msg("lo")]
@@ -94,7 +72,7 @@ def test_vllm_content_stream() -> None:
 
 
 def test_generate_shape_uses_response() -> None:
-    events = [event({"reasoning": "hm"}), event({"content": "Hi"}, "length"), usage(3, 2)]
+    events = [chunk({"reasoning": "hm"}), chunk({"content": "Hi"}, "length"), usage_chunk(3, 2)]
     chunks, _, final = run(events, chat=False)
     assert chunks == [
         {"model": "qwen3", "response": "", "thinking": "hm", "done": False},
@@ -119,12 +97,12 @@ def test_generate_shape_uses_response() -> None:
     ],
 )
 def test_reasoning_becomes_thinking_once(delta: Json) -> None:
-    chunks, _, _ = run([event(delta), event({"content": "42"}, "stop")])
+    chunks, _, _ = run([chunk(delta), chunk({"content": "42"}, "stop")])
     assert chunks == [msg(thinking="Let me think"), msg("42")]
 
 
 def test_think_false_drops_stray_reasoning() -> None:
-    events = [event({"reasoning": "x"}), event({"reasoning_content": "y", "content": "4"}, "stop")]
+    events = [chunk({"reasoning": "x"}), chunk({"reasoning_content": "y", "content": "4"}, "stop")]
     chunks, _, _ = run(events, drop=True)
     assert chunks == [msg("4")]
 
@@ -132,12 +110,12 @@ def test_think_false_drops_stray_reasoning() -> None:
 def test_worked_example_tool_call_stream() -> None:
     chunks, tools, final = run(
         [
-            event({"role": "assistant", "content": ""}),
-            event(call(0, "chatcmpl-tool-9f", "get_weather")),
-            event(call(0, args='{"city": "')),
-            event(call(0, args='Tokyo"}')),
-            event({}, "tool_calls"),
-            usage(169, 15),
+            chunk({"role": "assistant", "content": ""}),
+            chunk(tool_fragment(0, "chatcmpl-tool-9f", "get_weather")),
+            chunk(tool_fragment(0, arguments='{"city": "')),
+            chunk(tool_fragment(0, arguments='Tokyo"}')),
+            chunk({}, "tool_calls"),
+            usage_chunk(169, 15),
         ]
     )
     assert chunks == []
@@ -149,11 +127,11 @@ def test_worked_example_tool_call_stream() -> None:
 def test_parallel_fragments_are_accumulated_by_index() -> None:
     _, tools, _ = run(
         [
-            event(call(0, "call_a", "get_weather")),
-            event(call(1, "call_b", "get_time", "{}")),
-            event(call(0, args='{"ci')),
-            event(call(0, args='ty":"Tokyo"}')),
-            event({}, "tool_calls"),
+            chunk(tool_fragment(0, "call_a", "get_weather")),
+            chunk(tool_fragment(1, "call_b", "get_time", "{}")),
+            chunk(tool_fragment(0, arguments='{"ci')),
+            chunk(tool_fragment(0, arguments='ty":"Tokyo"}')),
+            chunk({}, "tool_calls"),
         ]
     )
     assert tools["message"]["tool_calls"] == [
@@ -165,18 +143,23 @@ def test_parallel_fragments_are_accumulated_by_index() -> None:
 def test_same_index_with_a_new_id_is_a_new_call() -> None:
     _, tools, _ = run(
         [
-            event(call(0, "a", "f", '{"x":')),
-            event(call(0, args="1}")),
-            event(call(0, "b", "g", '{"y":2}')),
-            event(call(0, "b")),
-            event({}, "tool_calls"),
+            chunk(tool_fragment(0, "a", "f", '{"x":')),
+            chunk(tool_fragment(0, arguments="1}")),
+            chunk(tool_fragment(0, "b", "g", '{"y":2}')),
+            chunk(tool_fragment(0, "b")),
+            chunk({}, "tool_calls"),
         ]
     )
     assert tools["message"]["tool_calls"] == [fn(0, "f", {"x": 1}, "a"), fn(1, "g", {"y": 2}, "b")]
 
 
 def test_an_id_that_arrives_after_the_first_fragment_is_kept() -> None:
-    _, tools, _ = run([event(call(0, name="f")), event(call(0, "call_late", args="{}"), "stop")])
+    _, tools, _ = run(
+        [
+            chunk(tool_fragment(0, name="f")),
+            chunk(tool_fragment(0, "call_late", arguments="{}"), "stop"),
+        ]
+    )
     assert tools["message"]["tool_calls"] == [fn(0, "f", {}, "call_late")]
 
 
@@ -184,17 +167,17 @@ def test_split_names_missing_ids_and_double_encoded_arguments() -> None:
     encoded_twice = '"{\\"city\\": \\"Oslo\\"}"'
     _, tools, _ = run(
         [
-            event({"tool_calls": [{"index": 0, "function": {"name": "get_", "arguments": ""}}]}),
-            event({"tool_calls": [{"function": {"name": "weather", "arguments": encoded_twice}}]}),
-            event({}, "stop"),
+            chunk({"tool_calls": [{"index": 0, "function": {"name": "get_", "arguments": ""}}]}),
+            chunk({"tool_calls": [{"function": {"name": "weather", "arguments": encoded_twice}}]}),
+            chunk({}, "stop"),
         ]
     )
     assert tools["message"]["tool_calls"] == [fn(0, "get_weather", {"city": "Oslo"})]
 
 
 def test_content_beside_tool_calls_is_kept_and_generate_puts_calls_at_top_level() -> None:
-    both = {"content": "Checking.", **call(0, "c", "f", "{}")}
-    chunks, tools, _ = run([event(both, "tool_calls")], chat=False)
+    both = {"content": "Checking.", **tool_fragment(0, "c", "f", "{}")}
+    chunks, tools, _ = run([chunk(both, "tool_calls")], chat=False)
     assert chunks == [{"model": "qwen3", "response": "Checking.", "done": False}]
     assert tools == {
         "model": "qwen3",
@@ -207,7 +190,7 @@ def test_content_beside_tool_calls_is_kept_and_generate_puts_calls_at_top_level(
 @pytest.mark.parametrize("arguments", ['{"city": "Tok', "[1, 2]", '"just text"', "null"])
 def test_invalid_tool_arguments_are_a_stream_error_naming_the_tool(arguments: str) -> None:
     translator = Translator("qwen3", chat=True, drop_thinking=False)
-    translator.feed(event(call(0, "c", "get_weather", arguments), "tool_calls"))
+    translator.feed(chunk(tool_fragment(0, "c", "get_weather", arguments), "tool_calls"))
     with pytest.raises(StreamError, match="invalid tool call arguments for 'get_weather'"):
         translator.tool_chunk()
 
@@ -225,20 +208,20 @@ def test_invalid_tool_arguments_are_a_stream_error_naming_the_tool(arguments: st
     ],
 )
 def test_finish_reason_maps_to_ollamas_done_reason(finish: str, done_reason: str) -> None:
-    _, _, final = run([event({"content": "x"}), event({}, finish)])
+    _, _, final = run([chunk({"content": "x"}), chunk({}, finish)])
     assert final["done_reason"] == done_reason
 
 
 def test_a_stream_that_never_finishes_is_an_error_not_stop() -> None:
     translator = Translator("qwen3", chat=True, drop_thinking=False)
-    assert translator.feed(event({"content": "partial"}))
+    assert translator.feed(chunk({"content": "partial"}))
     with pytest.raises(StreamError, match="ended before it was complete"):
         translator.final()
 
 
 OPENROUTER_ERROR = {
     "error": {"code": 502, "message": "Provider returned error"},
-    **event({"content": ""}, "error"),
+    **chunk({"content": ""}, "error"),
 }
 
 
@@ -272,7 +255,7 @@ def test_error_events_in_every_dialect_stop_the_stream(
     error_event: Json, text: str, status: int
 ) -> None:
     translator = Translator("qwen3", chat=True)
-    translator.feed(event({"content": "Hi"}))
+    translator.feed(chunk({"content": "Hi"}))
     with pytest.raises(StreamError) as caught:
         translator.feed(error_event)
     assert (caught.value.message, caught.value.status) == (text, status)
@@ -282,24 +265,24 @@ def test_error_events_in_every_dialect_stop_the_stream(
 def test_error_and_abort_finish_reasons_are_errors(finish: str) -> None:
     translator = Translator("qwen3", chat=True, drop_thinking=False)
     with pytest.raises(StreamError, match=f"finish_reason '{finish}'"):
-        translator.feed(event({"content": "x"}, finish))
+        translator.feed(chunk({"content": "x"}, finish))
 
 
 def test_usage_on_the_finish_chunk_and_the_last_usage_wins() -> None:
     early = {"prompt_tokens": 1, "completion_tokens": 1}
-    _, _, final = run([event({"content": "a"}, "stop", usage=early), usage(9, 4)])
+    _, _, final = run([chunk({"content": "a"}, "stop", usage=early), usage_chunk(9, 4)])
     assert (final["prompt_eval_count"], final["eval_count"]) == (9, 4)
 
 
 def test_zero_metrics_are_omitted() -> None:
-    _, _, final = run([event({}, "stop"), usage(0, 0)])
+    _, _, final = run([chunk({}, "stop"), usage_chunk(0, 0)])
     assert not {"prompt_eval_count", "eval_count"} & final.keys()
 
 
 def test_durations_are_integer_nanoseconds_from_the_timing_marks() -> None:
     timing = Timing()
     translator = Translator("qwen3", chat=True, drop_thinking=False, timing=timing)
-    translator.feed(event({"content": "x"}, "stop"))
+    translator.feed(chunk({"content": "x"}, "stop"))
     timing.start = time.perf_counter_ns() - 10_000_000_000
     timing.headers, timing.first, timing.last = (timing.start + ms * 1_000_000 for ms in (1, 3, 7))
     final = translator.final()
@@ -311,7 +294,7 @@ def test_durations_are_integer_nanoseconds_from_the_timing_marks() -> None:
 
 def test_load_duration_is_the_wait_for_the_backends_answer() -> None:
     translator = Translator("qwen3", chat=True, drop_thinking=False)
-    translator.feed(event({}, "stop"))
+    translator.feed(chunk({}, "stop"))
     assert "load_duration" not in translator.final()
     translator.timing.backend_answered()
     assert 0 < translator.final()["load_duration"] <= translator.final()["total_duration"]
@@ -320,7 +303,7 @@ def test_load_duration_is_the_wait_for_the_backends_answer() -> None:
 def test_llamacpp_timings_give_durations_and_counts() -> None:
     timings = {"cache_n": 10, "prompt_n": 26, "prompt_ms": 12.5, "predicted_n": 5}
     translator = Translator("qwen3", chat=True, drop_thinking=False)
-    translator.feed(event({"content": "x"}, "stop", timings={**timings, "predicted_ms": 300.25}))
+    translator.feed(chunk({"content": "x"}, "stop", timings={**timings, "predicted_ms": 300.25}))
     final = translator.final()
     assert (final["prompt_eval_duration"], final["eval_duration"]) == (12_500_000, 300_250_000)
     # llama.cpp timings: prompt_eval_count = cache_n + prompt_n, eval_count = predicted_n.
@@ -330,7 +313,7 @@ def test_llamacpp_timings_give_durations_and_counts() -> None:
 def test_without_usage_eval_count_is_estimated_from_the_deltas() -> None:
     # Without usage, the streamed content and reasoning pieces are the estimate.
     deltas = [{"reasoning": "a"}, {"content": "b"}, {"content": "c"}]
-    _, _, final = run([*map(event, deltas), event({"content": "d"}, "stop")])
+    _, _, final = run([*map(chunk, deltas), chunk({"content": "d"}, "stop")])
     assert final["eval_count"] == 4
 
 
@@ -345,9 +328,9 @@ FIRST = {"content": [{**LOGPROB, "top_logprobs": [LOGPROB, {**TOP, "bytes": None
 def test_chat_logprobs_ride_on_their_chunk_even_without_text() -> None:
     chunks, _, _ = run(
         [
-            event({"content": "Hi"}, logprobs={**FIRST, "refusal": None}),
-            event({"content": ""}, logprobs={"content": [EOS]}),
-            event({}, "stop", logprobs={"content": []}),
+            chunk({"content": "Hi"}, logprobs={**FIRST, "refusal": None}),
+            chunk({"content": ""}, logprobs={"content": [EOS]}),
+            chunk({}, "stop", logprobs={"content": []}),
         ],
         top=2,
     )
@@ -361,7 +344,7 @@ def test_chat_logprobs_ride_on_their_chunk_even_without_text() -> None:
 def test_alternatives_are_shown_only_as_many_as_asked_for(
     top: int, alternatives: list[Json] | None
 ) -> None:
-    chunks, _, _ = run([event({"content": "Hi"}, "stop", logprobs=FIRST)], top=top)
+    chunks, _, _ = run([chunk({"content": "Hi"}, "stop", logprobs=FIRST)], top=top)
     expected = LOGPROB if alternatives is None else {**LOGPROB, "top_logprobs": alternatives}
     assert chunks == [{**msg("Hi"), "logprobs": [expected]}]
 
@@ -376,7 +359,7 @@ def test_legacy_completions_stream() -> None:
     text = {"index": 0, "text": "Hello", "logprobs": legacy, "finish_reason": None}
     end = {"index": 0, "text": "", "logprobs": None, "finish_reason": "length"}
     events = [{"object": "text_completion", "choices": [c]} for c in (text, end)]
-    chunks, _, final = run([*events, usage(5, 16)], chat=False, top=2)
+    chunks, _, final = run([*events, usage_chunk(5, 16)], chat=False, top=2)
     top = [{"token": "Hel", "logprob": -0.1}, {"token": "He", "logprob": -2.0}]
     tokens = [
         {"token": "Hel", "logprob": -0.1, "top_logprobs": top},

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import requests
 
-from tests.fake_backend import FakeBackend
+from harness.fake_backend import FakeBackend
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,7 +4,7 @@ The end-to-end tests put a real gunicorn proxy in front of it over a real socket
 tests use its markers to make it misbehave. Standard library only, so it also runs in a bare
 python container:
 
-    python -m tests.fake_backend --host 127.0.0.1 --port 8001 [--api-key K]
+    python -m harness.fake_backend --host 127.0.0.1 --port 8001 [--api-key K]
 
 Replies are deterministic so tests can assert on them: chat answers "echo: <last user text>",
 legacy completions answer "completion: <prompt>", embeddings are derived from sha256 of the text.
@@ -54,7 +54,8 @@ _FLAG_MARKERS = ("garbage", "error-event", "no-finish", "comments")
 _MID_STREAM_ERROR = {
     "error": {"message": "fake mid-stream error", "type": "InternalServerError", "code": 500}
 }
-_RETRY_AFTER = {429: "7", 503: "3"}
+# Retry-After the fake sends with these statuses.
+RETRY_AFTER = {429: "7", 503: "3"}
 _AUTH_ERROR = {
     "error": {
         "message": "Incorrect API key provided",
@@ -752,7 +753,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._abort()
             return
         if faults.status is not None:
-            retry = _RETRY_AFTER.get(faults.status)
+            retry = RETRY_AFTER.get(faults.status)
             headers = {"Retry-After": retry} if retry else {}
             raise ApiError(faults.status, f"fake failure {faults.status}", headers)
         streaming = isinstance(body, dict) and body.get("stream") is True
