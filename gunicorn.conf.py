@@ -41,8 +41,9 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 METRICS_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"]
 os.makedirs(METRICS_DIR, exist_ok=True)
 
-from prometheus_flask_exporter.multiprocess import GunicornPrometheusMetrics  # noqa: E402
+from prometheus_client import multiprocess  # noqa: E402
 
+from app import ops_server  # noqa: E402  stdlib and prometheus_client only
 from app.logconfig import logging_config  # noqa: E402  stdlib only
 
 wsgi_app = "wsgi:app"
@@ -86,15 +87,15 @@ def on_starting(server: Any) -> None:
 
 def when_ready(server: Any) -> None:
     # The same interface as the proxy: 0.0.0.0 in a container (Prometheus scrapes the pod's
-    # IP), loopback when the proxy itself is kept local. It answers on any path, without auth.
+    # IP), loopback when the proxy itself is kept local. /metrics and /health, without auth.
     try:
-        GunicornPrometheusMetrics.start_http_server_when_ready(settings.metrics_port, settings.host)
+        ops_server.start(settings.host, settings.metrics_port)
     except OSError as exc:
         _remove_own_metrics_dir()
         raise RuntimeError(
             f"cannot serve metrics on {settings.host}:{settings.metrics_port}: {exc}"
         ) from None
-    server.log.info("Serving metrics at %s:%d", settings.host, settings.metrics_port)
+    server.log.info("Serving metrics and liveness at %s:%d", settings.host, settings.metrics_port)
 
 
 def post_worker_init(worker: Any) -> None:
@@ -106,7 +107,7 @@ def post_worker_init(worker: Any) -> None:
 
 def child_exit(server: Any, worker: Any) -> None:
     # Live gauges (streams in flight, breaker state, process stats) must not outlive the worker.
-    GunicornPrometheusMetrics.mark_process_dead_on_child_exit(worker.pid)
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
 def on_exit(server: Any) -> None:

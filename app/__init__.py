@@ -15,6 +15,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from .access import init_access
     from .error_handlers import register_error_handlers
     from .health import init_health
+    from .methods import KnownMethods
     from .metrics import init_request_metrics
     from .ollama import bp as ollama_bp
     from .openai import bp as openai_bp
@@ -23,6 +24,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     settings = settings or Settings.from_env()
     app = Flask(__name__, static_folder=None)
+    # Werkzeug answers `//` in a path with a redirect built from the client's Host header; a
+    # path is matched as it came, and one with an empty segment is simply not found.
+    app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions[EXTENSION] = Services.build(settings)
     # Hook order matters: the request ID first (every later hook and log line carries it), then
@@ -34,4 +38,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_health(app)
     app.register_blueprint(ollama_bp)
     app.register_blueprint(openai_bp)
+    app.wsgi_app = KnownMethods(app.wsgi_app)  # type: ignore[method-assign]
     return app

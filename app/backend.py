@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ProtocolError
+from urllib3.exceptions import ProtocolError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from . import metrics
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 USER_AGENT = "ollama-openai-proxy"
 # Error bodies are read whole to extract the message; a hostile backend cannot make us hold more.
 MAX_ERROR_BODY = 64 * 1024
+# Answers that say the backend (or the gateway in front of it) is down: the breaker counts them.
+DOWN_STATUSES = frozenset({502, 503, 504})
 # Prepared-request templates kept per worker (one per backend path the proxy uses, and some).
 MAX_TEMPLATES = 64
 
@@ -165,22 +167,21 @@ class Backend:
             response = self._send_with_stale_retry(prepared, stream, timeouts)
             if not stream:
                 response.content  # noqa: B018  the body is part of the exchange: read it now
-        except requests.Timeout as exc:
-            self.breaker.record_failure(exc)
-            metrics.backend_error(
-                "connect" if isinstance(exc, requests.ConnectTimeout) else "timeout"
-            )
-            raise BackendError(
-                f"backend {self.display} did not answer within {timeouts[1]:g}s", 504
-            ) from None
         except requests.RequestException as exc:
             self.breaker.record_failure(exc)
+            if _read_timed_out(exc):
+                metrics.backend_error("timeout")
+                raise BackendError(
+                    f"backend {self.display} did not answer within {timeouts[1]:g}s", 504
+                ) from None
             metrics.backend_error("connect")
             raise BackendError(f"backend {self.display} unreachable: {_reason(exc)}", 502) from None
         elapsed = time.perf_counter() - started
         status = response.status_code
         metrics.backend_answered(path.partition("?")[0], elapsed, status)
-        if status >= 500:
+        # The breaker is for a backend that is down or hung: a gateway status says so. Any other
+        # answer (a fast 500 included: llama-cpp-python answers bad requests so) shows it alive.
+        if status in DOWN_STATUSES:
             self.breaker.record_failure(BackendError(f"HTTP {status}"))
         elif not stream or status >= 400:
             self.breaker.record_success()
@@ -216,11 +217,12 @@ class Backend:
         return attempt()
 
     def post(self, path: str, payload: Any, *, stream: bool = False) -> requests.Response:
-        """POST JSON and return a 2xx response, or raise the backend's error as a ProxyError."""
+        """POST JSON (a value, or already encoded bytes) and return a 2xx response, or raise
+        the backend's error as a ProxyError."""
         response = self.send(
             "POST",
             path,
-            dumps(payload),
+            payload if isinstance(payload, bytes) else dumps(payload),
             stream=stream,
             headers={"Content-Type": "application/json"},
         )
@@ -293,12 +295,23 @@ def _with_request_id(
     return merged, sent
 
 
+def _read_timed_out(exc: requests.RequestException) -> bool:
+    """The backend accepted the connection and then said nothing in time. requests reports that
+    as ReadTimeout, or as a ConnectionError when urllib3's retry policy gave up on it."""
+    if isinstance(exc, requests.ReadTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, ReadTimeoutError)
+
+
 def _is_stale_socket(exc: requests.ConnectionError) -> bool:
     return bool(exc.args) and isinstance(exc.args[0], ProtocolError)
 
 
 def _reason(exc: requests.RequestException) -> str:
     """A short cause ("connection refused") without the URL dump requests puts in messages."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return "no connection within the connect timeout"
     text = str(exc)
     for marker, reason in (
         ("Connection refused", "connection refused"),

@@ -1,18 +1,37 @@
-"""Reading a JSON request body the way Ollama does: whatever the Content-Type says.
+"""Reading a JSON request body the way Ollama does (whatever the Content-Type says), with the
+work it may cost bounded.
 
 `curl -d '{...}'` sends application/x-www-form-urlencoded and works against real Ollama, so the
-body is parsed as JSON unconditionally.
+body is parsed as JSON unconditionally. Every client input passes here first, so this is where
+its cost is capped: the time to send it, the number of JSON objects and arrays it may make
+(a 64 MB `[{},{},...]` would otherwise become 20 million dicts), and the thread it is parsed on.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, NoReturn
 
-from flask import current_app, request
-from werkzeug.exceptions import RequestEntityTooLarge
+import gevent
+from flask import current_app, g, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from .errors import BadRequest
+from . import offload
+from .errors import BadRequest, ProxyError
+
+# A client that has not sent its whole body by then is cut off (behind nginx, which buffers
+# request bodies, the proxy never waits).
+BODY_READ_SECONDS = 60.0
+# JSON objects and arrays one body may hold; counted (as `{` and `[` bytes, an upper bound)
+# before parsing, only for bodies large enough to reach it.
+MAX_CONTAINERS = 1_000_000
+# A `\u` escape of a UTF-16 surrogate: where a lone surrogate, which is not text, can hide.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+class _BodyTimeout(Exception):
+    pass
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -21,13 +40,22 @@ def _reject_constant(name: str) -> NoReturn:
 
 
 def raw_body() -> bytes:
-    """The request body, refused with 413 above MAX_BODY_BYTES however it was sent.
-
-    Werkzeug refuses a too-large Content-Length itself, but a chunked body is just cut at the
-    limit: reaching the limit without a Content-Length means there was more.
-    """
-    data = request.get_data(cache=False)
+    """The request body, refused with 413 above MAX_BODY_BYTES however it was sent, with 408
+    when it does not arrive in time and 400 when its framing is broken."""
+    try:
+        with gevent.Timeout(BODY_READ_SECONDS, _BodyTimeout):
+            data = request.get_data(cache=False)
+    except HTTPException:
+        raise
+    except _BodyTimeout:
+        raise ProxyError(
+            f"the request body did not arrive within {BODY_READ_SECONDS:g}s", 408
+        ) from None
+    except Exception as exc:  # gunicorn's InvalidChunkSize and kin: the client's framing
+        raise BadRequest(f"the request body could not be read: {exc}") from None
     limit = current_app.config["MAX_CONTENT_LENGTH"]
+    # Werkzeug refuses a too-large Content-Length itself, but a chunked body is just cut at the
+    # limit: reaching the limit without a Content-Length means there was more.
     if request.content_length is None and limit is not None and len(data) >= limit:
         raise RequestEntityTooLarge()
     return data
@@ -35,8 +63,18 @@ def raw_body() -> bytes:
 
 def json_body() -> dict[str, Any]:
     raw = raw_body()
+    g.body_bytes = len(raw)  # what later steps of this request size their work by
+    return offload.for_request(parse_json, raw)
+
+
+def parse_json(raw: bytes) -> dict[str, Any]:
+    """A request body as a JSON object; BadRequest (or 413) saying what is wrong with it."""
     if not raw.strip():
         raise BadRequest("missing request body")
+    if len(raw) > MAX_CONTAINERS and raw.count(b"{") + raw.count(b"[") > MAX_CONTAINERS:
+        raise ProxyError(
+            f"request body too complex: more than {MAX_CONTAINERS} JSON objects and arrays", 413
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -53,4 +91,18 @@ def json_body() -> dict[str, Any]:
         raise BadRequest("invalid JSON in request body: nested too deeply") from None
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
+    if _SURROGATE_ESCAPE.search(raw):
+        _check_text(body)
     return body
+
+
+def _check_text(body: dict[str, Any]) -> None:
+    """Every string must be encodable as UTF-8: a lone surrogate (`"\\ud800"`) is valid JSON
+    syntax but not text, and no backend request can carry it."""
+    try:
+        json.dumps(body, ensure_ascii=False).encode()
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start : exc.end].encode("unicode_escape").decode()
+        raise BadRequest(
+            f"invalid JSON in request body: {bad} is a lone UTF-16 surrogate, not text"
+        ) from None

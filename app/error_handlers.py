@@ -14,6 +14,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from .errors import ProxyError
+from .methods import method_of
 from .replies import JSON_MIMETYPE
 
 log = logging.getLogger(__name__)
@@ -67,9 +68,9 @@ def register_error_handlers(app: Flask) -> None:
     def on_http_error(error: HTTPException) -> Response:
         status = error.code or 500
         if status == 404:
-            message = f"404 page not found: no endpoint {request.method} {request.path}"
+            message = f"404 page not found: no endpoint {method_of(request.environ)} {request.path}"
         elif status == 405:
-            message = f"method {request.method} not allowed for {request.path}"
+            message = f"method {method_of(request.environ)} not allowed for {request.path}"
         elif status == 413:
             limit = app.config.get("MAX_CONTENT_LENGTH")
             message = f"request body too large: the limit is {limit} bytes"

@@ -99,7 +99,7 @@ def access_fields(
     headers (Authorization), no user name (gunicorn decodes one from Basic auth).
     """
     fields: dict[str, Any] = {
-        "method": environ.get("REQUEST_METHOD"),
+        "method": environ.get(ENVIRON_PREFIX + "method") or environ.get("REQUEST_METHOD"),
         "path": environ.get("PATH_INFO"),
         "status": status,
         "bytes": sent or 0,

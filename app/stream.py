@@ -212,7 +212,8 @@ class Relay:
     def _end(self, outcome: Outcome, error: str | None) -> None:
         if outcome is Outcome.COMPLETED:
             finish(self.response)
-            self.backend.stream_completed()
+            if self.response.status_code < 400:  # a relayed error body is no sign of health
+                self.backend.stream_completed()
         else:
             self.response.close()  # the backend stops generating now
         if self.exchange is None:

@@ -9,12 +9,14 @@ from typing import Any
 
 from flask import Response
 
-from ..backend import Backend, parse_json_body
+from .. import offload
+from ..backend import Backend, dumps, parse_json_body
 from ..errors import BackendError, BadRequest, ProxyError
 from ..observe import Exchange
 from ..replies import NDJSON_MIMETYPE
 from ..stream import Relay
 from ..translate.chat_stream import StreamError
+from ..translate.limits import EMBED_BATCH
 from ..translate.ollama.embeddings import (
     EMBEDDINGS_PATH,
     embeddings_body,
@@ -30,7 +32,7 @@ def whole_answer(
     backend: Backend, path: str, body: dict[str, Any], translator: Translator
 ) -> dict[str, Any]:
     exchange = Exchange(body.get("model"))
-    response = backend.post(path, body)
+    response = backend.post(path, offload.for_request(dumps, body))
     completion = parse_json_body(response, path)
     if not isinstance(completion, dict):
         raise BackendError(f"backend sent an unexpected answer for {path}")
@@ -46,7 +48,7 @@ def stream_answer(
     backend: Backend, path: str, body: dict[str, Any], translator: Translator
 ) -> Response:
     exchange = Exchange(body.get("model"))
-    response = backend.post(path, body, stream=True)
+    response = backend.post(path, offload.for_request(dumps, body), stream=True)
     translator.timing.backend_answered()
     return Relay(response, backend, translator, exchange).respond(NDJSON_MIMETYPE)
 
@@ -56,7 +58,8 @@ def embed(
 ) -> tuple[int, list[list[float]]]:
     """The backend's vectors for `inputs`, in order, and the prompt tokens it counted."""
     flavour = target.flavour
-    batches = [inputs] if flavour.embeds_lists else [[text] for text in inputs]
+    size = EMBED_BATCH if flavour.embeds_lists else 1
+    batches = [inputs[start : start + size] for start in range(0, len(inputs), size)]
     tokens, result = 0, []
     for batch in batches:
         body = embeddings_body(target.backend_model, batch, flavour=flavour, truncate=truncate)
@@ -74,4 +77,5 @@ def _embed_batch(backend: Backend, body: dict[str, Any], truncate: bool) -> Any:
         if exc.status == 400 and not truncate and is_overflow(exc.message):
             raise BadRequest("the input length exceeds the context length") from None
         raise
-    return parse_json_body(response, EMBEDDINGS_PATH)
+    # Vectors are large (thousands of floats per input): parsed off the event loop if so.
+    return offload.cpu(len(response.content), parse_json_body, response, EMBEDDINGS_PATH)

@@ -7,10 +7,12 @@ from typing import Any
 
 from flask import Response
 
+from .. import offload
 from ..body import json_body
-from ..replies import json_response
+from ..replies import JSON_MIMETYPE, json_response
 from ..services import services
-from ..translate.ollama.embeddings import embed_inputs, normalised
+from ..translate.ollama.embeddings import embed_inputs, normalised_all
+from ..wire import ndjson
 from . import bp
 from .calls import embed as embed_call
 from .schemas import embed_schema, embeddings_schema, load
@@ -25,17 +27,23 @@ def embed() -> Response:
     model = service.catalogue.resolve(request.model)
     if not inputs:  # Ollama answers an empty input locally; OpenAI backends would 400
         return json_response({"model": request.model, "embeddings": []})
+    asked = time.perf_counter_ns()
     tokens, raw = embed_call(
         service.backend, service.target(model), inputs, truncate=request.truncate
     )
+    # Thousands of floats per input: normalised and encoded off the event loop when large.
+    size = 8 * sum(len(vector) for vector in raw)
+    vectors = offload.cpu(size, normalised_all, raw, request.dimensions)
     result: dict[str, Any] = {
         "model": request.model,
-        "embeddings": [normalised(vector, request.dimensions) for vector in raw],
+        "embeddings": vectors,
         "total_duration": time.perf_counter_ns() - started,
+        # Ollama's time to get the model ready; here, the proxy's own before the backend call.
+        "load_duration": max(1, asked - started),
     }
     if tokens:
         result["prompt_eval_count"] = tokens
-    return json_response(result)
+    return Response(offload.cpu(size, ndjson, result), mimetype=JSON_MIMETYPE)
 
 
 @bp.post("/api/embeddings")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Response
 
+from .. import offload
 from ..body import json_body
 from ..errors import BadRequest
 from ..replies import NDJSON_MIMETYPE, json_response, stream_response
@@ -46,10 +47,10 @@ def chat() -> Response:
     translator = _translator(request, chat=True)
     backend = service.backend
     if request.stream and request.tools and not target.flavour.streams_tool_calls:
-        body = chat_body(request, target, stream=False)
+        body = offload.for_request(chat_body, request, target, stream=False)
         result = whole_answer(backend, CHAT_PATH, body, translator)
         return stream_response(replay_lines(result, chat=True), NDJSON_MIMETYPE)
-    body = chat_body(request, target, stream=request.stream)
+    body = offload.for_request(chat_body, request, target, stream=request.stream)
     if request.stream:
         return stream_answer(backend, CHAT_PATH, body, translator)
     return json_response(whole_answer(backend, CHAT_PATH, body, translator))
@@ -78,10 +79,13 @@ def generate() -> Response:
             default_max_tokens=service.settings.completions_max_tokens,
         )
     else:
-        turns = conversation(request.prompt, request.system, decode(request.context))
+        history = offload.for_request(decode, request.context)
+        turns = conversation(request.prompt, request.system, history)
         translator = _translator(request, chat=False, turns=turns)
         path = CHAT_PATH
-        body = generate_chat_body(request, target, turns, stream=request.stream)
+        body = offload.for_request(
+            generate_chat_body, request, target, turns, stream=request.stream
+        )
     if request.stream:
         return stream_answer(service.backend, path, body, translator)
     return json_response(whole_answer(service.backend, path, body, translator))

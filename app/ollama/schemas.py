@@ -13,7 +13,9 @@ from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate
 
+from .. import offload
 from ..errors import BadRequest
+from ..translate.limits import MAX_CONTEXT, MAX_IMAGES, MAX_MESSAGES, MAX_TOOLS
 from ..translate.ollama import request_types as types
 from ..translate.ollama.options import parse_options
 
@@ -90,6 +92,32 @@ class Format(fields.Field[Any]):
         raise ValidationError(
             f'invalid format: {value!r}; expected "json" or a valid JSON Schema object'
         )
+
+
+class BoundedList(fields.Field[list[Any]]):
+    """A JSON array of at most `max_items` items, each of `item` type when one is given.
+
+    Checked in one pass at C speed where possible: marshmallow's List runs a field per item,
+    which on a list of millions (all a 64 MB body can hold) would stall the worker for seconds.
+    """
+
+    def __init__(self, max_items: int, item: type | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_items = max_items
+        self.item = item
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[Any]:
+        if not isinstance(value, list):
+            raise ValidationError("Not a valid list.")
+        if len(value) > self.max_items:
+            raise ValidationError(f"at most {self.max_items} items are allowed, got {len(value)}")
+        item = self.item
+        # `type(x) is int` also refuses booleans, which Go's decoder refuses as numbers.
+        if item is not None and not all(type(entry) is item for entry in value):
+            position = next(n for n, entry in enumerate(value) if type(entry) is not item)
+            problem = "Not a valid string." if item is str else "must be a whole number"
+            raise ValidationError({position: [problem]})
+        return value
 
 
 class Options(fields.Field[dict[str, Any]]):
@@ -169,8 +197,8 @@ class _Generation(_Base[T]):
 
 class ChatRequest(_Generation[types.ChatRequest]):
     loads_into = types.ChatRequest
-    messages = fields.List(fields.Raw(), load_default=list, allow_none=True)
-    tools = fields.List(fields.Raw(), load_default=list, allow_none=True)
+    messages = BoundedList(MAX_MESSAGES, load_default=list, allow_none=True)
+    tools = BoundedList(MAX_TOOLS, load_default=list, allow_none=True)
 
 
 class GenerateRequest(_Generation[types.GenerateRequest]):
@@ -179,8 +207,8 @@ class GenerateRequest(_Generation[types.GenerateRequest]):
     suffix = fields.String(load_default="", allow_none=True)
     system = fields.String(load_default=None, allow_none=True)
     template = fields.String(load_default=None, allow_none=True)
-    images = fields.List(fields.String(), load_default=list, allow_none=True)
-    context = fields.List(StrictInteger(), load_default=list, allow_none=True)
+    images = BoundedList(MAX_IMAGES, str, load_default=list, allow_none=True)
+    context = BoundedList(MAX_CONTEXT, int, load_default=list, allow_none=True)
     raw = StrictBoolean(load_default=False, allow_none=True)
 
 
@@ -226,7 +254,12 @@ copy_schema = CopyRequest()
 
 
 def load(schema: _Base[T], body: dict[str, Any]) -> T:
-    """The validated request, every field set (defaults for absent and null ones)."""
+    """The validated request, every field set (defaults for absent and null ones); validated
+    off the event loop when the body was large (its lists are checked item by item)."""
+    return cast(T, offload.for_request(_load, schema, body))
+
+
+def _load(schema: _Base[T], body: dict[str, Any]) -> T:
     try:
         return cast(T, schema.load(body))  # _typed made it the schema's loads_into
     except ValidationError as exc:

@@ -1,8 +1,10 @@
 """Forward an OpenAI request byte for byte and relay the answer as it arrives.
 
 The body is never parsed or re-serialised (openai-python asks for base64 embeddings and expects
-them back untouched); status, content type and error bodies are the backend's own. Only the
-hop-by-hop headers of each leg are dropped, as RFC 9110 §7.6.1 requires of a proxy.
+them back untouched); status, content type and error bodies are the backend's own. The path is
+confined under the backend's API prefix and only headers that describe the request are
+forwarded: the proxy's own backend key goes with every call, so nothing a client sends may
+steer it elsewhere.
 """
 
 from __future__ import annotations
@@ -15,7 +17,27 @@ from ..observe import Exchange
 from ..services import services
 from ..stream import Relay, raw_batches
 from . import bp
+from .paths import backend_path
 
+# Client headers that may reach the backend: what describes the request itself. Everything else
+# stays here: Cookie, forwarding headers (X-Forwarded-*, Forwarded, X-Real-IP), other
+# credentials (X-Api-Key, Api-Key), and billing selectors (OpenAI-Organization,
+# OpenAI-Project), with which a client could choose whose account the proxy's key charges.
+FORWARDED = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "content-type",
+        "user-agent",
+        "openai-beta",
+        "idempotency-key",
+        "anthropic-version",
+        "anthropic-beta",
+    }
+)
+FORWARDED_PREFIXES = ("x-stainless-",)  # the OpenAI SDKs' own metadata
+# Backend headers that never reach the client: the hop-by-hop ones (RFC 9110, 7.6.1), the ones
+# gunicorn writes itself (Date, Server), cookies, and CORS, which is the proxy's to decide.
 HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -30,31 +52,25 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-# Request headers that describe this leg or the client only, not the request to the backend.
-_NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "cookie", "authorization"}
-# gunicorn writes its own Date and Server headers; relaying the backend's would duplicate them.
-_NOT_RELAYED = HOP_BY_HOP | {"date", "server"}
+_NOT_RELAYED = HOP_BY_HOP | {"date", "server", "set-cookie", "set-cookie2"}
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
+# `path` is the decoded path; backend_path reads the raw one from the environ instead.
 @bp.route("/<path:path>", methods=_METHODS)
 def forward(path: str) -> Response:
     service = services()
-    # Headers the client's Connection header names are hop-by-hop too (RFC 9110 §7.6.1).
-    named = {name.strip().lower() for name in request.headers.get("Connection", "").split(",")}
     headers = {
         name: value
         for name, value in request.headers
-        if name.lower() not in _NOT_FORWARDED and name.lower() not in named
+        if (lowered := name.lower()) in FORWARDED or lowered.startswith(FORWARDED_PREFIXES)
     }
     authorization = request.headers.get("Authorization")
     if authorization and not service.settings.api_key and not service.settings.api_keys:
         # With no key of its own and no keys of its own to check, the proxy is transparent:
         # the client's key reaches the backend.
         headers["Authorization"] = authorization
-    target = "/" + path
-    if request.query_string:
-        target += "?" + request.query_string.decode("latin-1")
+    target = backend_path(request.environ)
     body = raw_body()
     response = service.backend.send(
         request.method, target, body or None, stream=True, headers=headers
@@ -72,7 +88,8 @@ def forward(path: str) -> Response:
     relayed = relay.respond(response.headers.get("Content-Type", "application/octet-stream"))
     relayed.status_code = response.status_code
     for name, value in response.headers.items():
-        if name.lower() not in _NOT_RELAYED:
+        lowered = name.lower()
+        if lowered not in _NOT_RELAYED and not lowered.startswith("access-control-"):
             relayed.headers[name] = value
     if not sse:
         relayed.headers.pop("X-Accel-Buffering", None)

@@ -135,33 +135,95 @@ def test_authorization(client, backend, client_auth, expected):
     assert call.request.headers.get("Authorization") == expected
 
 
-def test_hop_by_hop_request_headers_are_not_forwarded(client, backend):
+def test_only_headers_that_describe_the_request_are_forwarded(client, backend):
     backend.add(responses.POST, CHAT_URL, json={})
-    hop = {
+    kept = {
+        "Content-Type": "application/json",
+        "Accept": "text/event-stream",
+        "User-Agent": "OpenAI/Python 3.57.0",
+        "OpenAI-Beta": "assistants=v2",
+        "X-Stainless-Lang": "python",
+        "Idempotency-Key": "k-1",
+    }
+    dropped = {
+        "X-Forwarded-For": "10.0.0.1",
+        "X-Forwarded-Host": "evil.example",
+        "X-Forwarded-Proto": "https",
+        "Forwarded": "for=10.0.0.1",
+        "X-Real-IP": "10.0.0.1",
+        "X-Api-Key": "sk-client",
+        "Api-Key": "sk-client",
+        "OpenAI-Organization": "org-victim",
+        "OpenAI-Project": "proj-victim",
+        "Cookie": "session=secret",
         "Keep-Alive": "timeout=5",
         "TE": "trailers",
         "Proxy-Authorization": "Basic eA==",
         "Upgrade": "h2c",
-        "Trailer": "X-Sum",
-        "Cookie": "session=secret",
-        "X-Custom": "kept",
+        "X-Custom": "unknown to the proxy",
     }
-    client.post("/v1/chat/completions", data=b"{}", headers=hop)
+    client.post("/v1/chat/completions", data=b"{}", headers={**kept, **dropped})
     [call] = [c for c in backend.calls if c.request.url == CHAT_URL]
+    for name, value in kept.items():
+        assert call.request.headers[name] == value
     sent = {name.lower() for name in call.request.headers}
-    assert sent.isdisjoint(
-        {"keep-alive", "te", "proxy-authorization", "upgrade", "trailer", "cookie"}
+    assert sent.isdisjoint(name.lower() for name in dropped)
+
+
+def test_backend_cookies_and_cors_headers_never_reach_the_client(client, backend):
+    backend.add(
+        responses.GET,
+        f"{BACKEND}/files",
+        json={"object": "list", "data": []},
+        headers={
+            "Set-Cookie": "backend-session=1",
+            "Access-Control-Allow-Origin": "*",
+            "Access-Control-Allow-Credentials": "true",
+            "X-Request-ID": "backend-id",
+            "OpenAI-Processing-Ms": "12",
+        },
     )
-    assert call.request.headers["X-Custom"] == "kept"
+    response = client.get("/v1/files")
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    assert "Access-Control-Allow-Origin" not in response.headers
+    assert "Access-Control-Allow-Credentials" not in response.headers
+    assert response.headers["OpenAI-Processing-Ms"] == "12"
 
 
-def test_headers_named_by_connection_are_hop_by_hop_too(client, backend):
-    """RFC 9110 §7.6.1: a proxy removes every header the Connection header lists."""
-    backend.add(responses.POST, CHAT_URL, json={})
-    headers = {"Connection": "keep-alive, X-Hop-Secret", "X-Hop-Secret": "for the proxy only"}
-    client.post("/v1/chat/completions", data=b"{}", headers=headers)
-    [call] = [c for c in backend.calls if c.request.url == CHAT_URL]
-    assert "X-Hop-Secret" not in call.request.headers
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/../admin",
+        "/v1/%2e%2e/admin",
+        "/v1/%2E%2E/admin",
+        "/v1/..%2fadmin",
+        "/v1/..%2Fkey/generate",
+        "/v1/..",
+        "/v1/./models",
+        "/v1/models/..%5c..%5cadmin",
+        "/v1//models",
+        "/v1/models/%00",
+        "/v1/models/%ff",
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+def test_paths_that_would_leave_the_api_prefix_never_reach_the_backend(
+    client, backend, path, method
+):
+    response = client.open(path, method=method, environ_overrides={"RAW_URI": path})
+    # 400 for a path the route matched; 404 for one no route matches (`//`).
+    assert response.status_code in (400, 404)
+    openai_error(response, response.status_code)
+    assert not backend.calls
+
+
+def test_a_path_is_forwarded_in_its_canonical_encoding(client, backend):
+    backend.add(responses.GET, f"{BACKEND}/models/org%2FModel%20v1", json={"id": "org/Model v1"})
+    response = client.get(
+        "/v1/models/org%2FModel%20v1", environ_overrides={"RAW_URI": "/v1/models/org%2FModel%20v1"}
+    )
+    assert response.status_code == 200
 
 
 def test_hop_by_hop_response_headers_are_not_relayed(client, backend):

@@ -194,6 +194,15 @@ def test_a_hanging_backend_is_a_504_after_the_request_timeout(rigged, endpoint) 
     assert len(posts) == 1  # no retry of a request the backend may be working on
 
 
+def test_a_backend_hanging_on_a_get_is_a_504_too(rigged) -> None:
+    # For a GET, urllib3 gives up on the read by its retry policy, and requests reports that
+    # as a connection error: it is still a backend that did not answer, not one unreachable.
+    rigged.backend.fault = "[[hang:3]]"
+    response = httpx.get(rigged.proxy.url + "/v1/models", timeout=10)
+    message = openai_error(response, 504)["message"]
+    assert message == f"backend 127.0.0.1:{rigged.backend.port} did not answer within 1s"
+
+
 def test_a_hanging_backend_reaches_both_sdks_as_a_504(rigged) -> None:
     caught = ollama_chat_error(rigged.proxy.url, "[[hang:5]]")
     assert caught.status_code == 504

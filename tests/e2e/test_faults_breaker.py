@@ -86,11 +86,13 @@ def disconnect_mid_stream(http: httpx.Client, path: str, body: dict[str, Any]) -
 # --------------------------------------------------------------------------- the breaker
 
 
-def test_the_breaker_opens_after_three_5xx_fails_fast_then_recovers(start_proxy, fresh_backend):
+def test_the_breaker_opens_after_three_gateway_errors_fails_fast_then_recovers(
+    start_proxy, fresh_backend
+):
     proxy = breaker_proxy(start_proxy, fresh_backend.url)
     with httpx.Client(base_url=proxy.url, timeout=10) as http:
-        for _ in range(3):
-            ollama_error(http.post("/api/chat", json=chat("[[status:500]]")), 502)
+        for status in (502, 503, 504):
+            ollama_error(http.post("/api/chat", json=chat(f"[[status:{status}]]")), status)
         assert_open(http)
         error = openai_error(http.post(CHAT_PATH, json=chat("hello")), 503)
         assert "unavailable" in error["message"]
@@ -109,9 +111,28 @@ def test_a_failed_trial_call_reopens_the_breaker_at_once(start_proxy, fresh_back
             ollama_error(http.post("/api/chat", json=chat("[[status:503]]")), 503)
         assert_open(http)
         time.sleep(RESET + 0.1)
-        ollama_error(http.post("/api/chat", json=chat("[[status:500]]")), 502)  # the trial
+        ollama_error(http.post("/api/chat", json=chat("[[status:502]]")), 502)  # the trial
         assert_open(http)
         assert requests_to(fresh_backend, CHAT_PATH) == 4
+
+
+def test_fast_500s_never_open_the_breaker_for_everyone(start_proxy, fresh_backend) -> None:
+    # A backend that answers one client's requests with 500 (llama-cpp-python answers its own
+    # validation errors so) is alive: other users must not get 503s because of it.
+    proxy = breaker_proxy(start_proxy, fresh_backend.url)
+    with httpx.Client(base_url=proxy.url, timeout=10) as http:
+        for _ in range(10):
+            ollama_error(http.post("/api/chat", json=chat("[[status:500]]")), 502)
+        assert_answers(http)
+
+
+def test_a_gateway_error_relayed_on_v1_does_not_reset_the_count(start_proxy, fresh_backend):
+    proxy = breaker_proxy(start_proxy, fresh_backend.url)
+    with httpx.Client(base_url=proxy.url, timeout=10) as http:
+        ollama_error(http.post("/api/chat", json=chat("[[status:503]]")), 503)
+        assert http.post(CHAT_PATH, json=chat("[[status:503]]")).status_code == 503
+        ollama_error(http.post("/api/chat", json=chat("[[status:503]]")), 503)
+        assert_open(http)
 
 
 def test_refused_connections_open_the_breaker_and_a_returning_backend_closes_it(start_proxy):

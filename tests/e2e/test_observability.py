@@ -256,7 +256,7 @@ def test_breaker_state_reads_open_then_closed_and_logs_keep_to_log_level(start_p
         assert value(scrape(proxy), "proxy_breaker_state") == 0
 
         def fail() -> bool:
-            body = chat("[[status:500]]", stream=False)
+            body = chat("[[status:503]]", stream=False)
             httpx.post(proxy.url + "/api/chat", json=body, headers={"Connection": "close"})
             return value(scrape(proxy), "proxy_breaker_state") == 2
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from ...errors import BackendError, BadRequest
 from ...flavours import Flavour
+from ..limits import MAX_EMBED_INPUTS
 
 EMBEDDINGS_PATH = "/embeddings"
 # Backend wording for an input longer than the model's window (vLLM, llama.cpp, OpenAI).
@@ -33,7 +34,9 @@ _OVERFLOW_HINTS = (
 def embed_inputs(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value] if value else []
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+    if isinstance(value, list) and len(value) > MAX_EMBED_INPUTS:
+        raise BadRequest(f"at most {MAX_EMBED_INPUTS} inputs are allowed, got {len(value)}")
+    if isinstance(value, list) and all(type(item) is str for item in value):
         return value
     raise BadRequest("invalid input type: input must be a string or a list of strings")
 
@@ -98,6 +101,10 @@ def normalised(vector: list[float], dimensions: int | None = None) -> list[float
     if norm == 0:
         return vector
     return [x / norm for x in vector]
+
+
+def normalised_all(vectors: list[list[float]], dimensions: int | None) -> list[list[float]]:
+    return [normalised(vector, dimensions) for vector in vectors]
 
 
 def prompt_tokens(answer: dict[str, Any]) -> int:

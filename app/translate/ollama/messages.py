@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
 from ...errors import BadRequest
 from ...flavours import Flavour
 from ..images import InvalidImage, to_data_uri
+from ..limits import MAX_IMAGES, MAX_TOOL_CALLS
 
 _ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -38,10 +40,42 @@ def _bad(index: int, problem: str) -> BadRequest:
     return BadRequest(f"invalid message at messages[{index}]: {problem}")
 
 
+class _OpenCalls:
+    """The calls of the latest assistant message that no tool result has answered yet.
+
+    Each lookup is O(1): a conversation with thousands of calls and results costs linear
+    time, not quadratic (one result scanning every open call would stall the worker).
+    """
+
+    def __init__(self, calls: list[dict[str, Any]]) -> None:
+        self._names: dict[str, str] = {}  # id -> name, in call order: the open calls
+        self._by_name: dict[str, deque[str]] = {}  # name -> ids in call order (may be stale)
+        for call in calls:
+            call_id, name = call["id"], call["function"]["name"]
+            if call_id not in self._names:
+                self._names[call_id] = name
+                self._by_name.setdefault(name, deque()).append(call_id)
+
+    def answer(self, given: str | None, name: Any) -> str | None:
+        """The id a result answers (consumed), or None when no open call fits."""
+        if given:
+            self._names.pop(given, None)
+            return given
+        ids = self._by_name.get(name) if isinstance(name, str) else None
+        while ids:
+            call_id = ids.popleft()
+            if self._names.pop(call_id, None) is not None:
+                return call_id
+        if self._names:
+            call_id = next(iter(self._names))
+            del self._names[call_id]
+            return call_id
+        return None
+
+
 def to_openai_messages(messages: Sequence[Any], flavour: Flavour) -> list[dict[str, Any]]:
     converted: list[dict[str, Any]] = []
-    # Calls of the latest assistant message that no tool result has answered yet: (id, name).
-    open_calls: list[tuple[str, str]] = []
+    open_calls = _OpenCalls([])
     for index, message in enumerate(messages):
         if not isinstance(message, dict):
             raise _bad(index, "must be an object")
@@ -62,10 +96,15 @@ def to_openai_messages(messages: Sequence[Any], flavour: Flavour) -> list[dict[s
                 out["tool_calls"] = calls
                 if not content and not images:
                     out["content"] = None  # OpenAI's form for a message that only calls tools
-            open_calls = [(call["id"], call["function"]["name"]) for call in calls]
+            open_calls = _OpenCalls(calls)
         elif role == "tool":
-            out["tool_call_id"] = _answered_call(index, message, open_calls)
             name = message.get("tool_name")
+            given = message.get("tool_call_id")
+            call_id = open_calls.answer(given if isinstance(given, str) else None, name)
+            # A result with no call before it: the backend will say what it thinks of that.
+            out["tool_call_id"] = call_id or tool_call_id(
+                index, 0, name if isinstance(name, str) else "tool"
+            )
             if isinstance(name, str) and name and flavour.tool_result_name:
                 out["name"] = name
         converted.append(out)
@@ -75,6 +114,8 @@ def to_openai_messages(messages: Sequence[Any], flavour: Flavour) -> list[dict[s
 def _with_images(index: int, text: str, images: Any, webp: bool) -> list[dict[str, Any]]:
     if not isinstance(images, list):
         raise _bad(index, "images must be a list of base64 strings")
+    if len(images) > MAX_IMAGES:
+        raise _bad(index, f"at most {MAX_IMAGES} images are allowed")
     parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
     for position, image in enumerate(images):
         try:
@@ -90,6 +131,8 @@ def _tool_calls(index: int, calls: Any) -> list[dict[str, Any]]:
         return []
     if not isinstance(calls, list):
         raise _bad(index, "tool_calls must be a list")
+    if len(calls) > MAX_TOOL_CALLS:
+        raise _bad(index, f"at most {MAX_TOOL_CALLS} tool calls are allowed")
     converted = []
     for position, call in enumerate(calls):
         function = call.get("function") if isinstance(call, dict) else None
@@ -112,26 +155,6 @@ def _tool_calls(index: int, calls: Any) -> list[dict[str, Any]]:
             {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
         )
     return converted
-
-
-def _answered_call(index: int, message: dict[str, Any], open_calls: list[tuple[str, str]]) -> str:
-    """The id of the call a tool result answers; consumes it from `open_calls`."""
-    given = message.get("tool_call_id")
-    if isinstance(given, str) and given:
-        for position, (call_id, _) in enumerate(open_calls):
-            if call_id == given:
-                del open_calls[position]
-                break
-        return given
-    name = message.get("tool_name")
-    for position, (call_id, call_name) in enumerate(open_calls):
-        if call_name == name:
-            del open_calls[position]
-            return call_id
-    if open_calls:
-        return open_calls.pop(0)[0]
-    # A result with no call before it: the backend will say what it thinks of that.
-    return tool_call_id(index, 0, name if isinstance(name, str) else "tool")
 
 
 def sanitize_tools(tools: Sequence[Any]) -> list[dict[str, Any]]:

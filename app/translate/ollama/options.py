@@ -14,6 +14,7 @@ from typing import Any
 from marshmallow import ValidationError
 
 from ...flavours import Flavour
+from ..limits import MAX_OPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,8 @@ def parse_options(value: Any) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise ValidationError("must be an object")
+    if len(value) > MAX_OPTIONS:
+        raise ValidationError(f"at most {MAX_OPTIONS} options are allowed")
     parsed: dict[str, Any] = {}
     for key, item in value.items():
         if item is None:
