@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import fnmatch
 import hmac
+import ipaddress
 import re
+import socket
 
 from flask import Flask, Response, request
 
@@ -56,11 +58,45 @@ def origin_pattern(origins: tuple[str, ...] = ()) -> re.Pattern[str]:
     return re.compile("|".join(patterns))
 
 
-def init_access(app: Flask, extra_origins: tuple[str, ...], api_keys: frozenset[str]) -> None:
+def loopback(host: str) -> bool:
+    """Whether PROXY_HOST binds the loopback interface only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def allowed_host(header: str, own_name: str = socket.gethostname()) -> bool:
+    """Ollama's guard against DNS rebinding on a loopback bind: a page on evil.example whose
+    name now resolves to 127.0.0.1 still sends `Host: evil.example`, which is refused. Local
+    names and private or loopback addresses are allowed."""
+    host = header.strip().lower()
+    if host.startswith("["):  # [::1]:11434
+        host = host[1 : host.find("]")] if "]" in host else host[1:]
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    if host in ("", "localhost", own_name.lower()):
+        return True
+    if host.endswith((".localhost", ".local", ".internal")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_unspecified
+
+
+def init_access(
+    app: Flask, extra_origins: tuple[str, ...], api_keys: frozenset[str], *, check_host: bool
+) -> None:
     allowed = origin_pattern(extra_origins)
 
     @app.before_request
     def check_access() -> Response | None:
+        if check_host and not allowed_host(request.headers.get("Host", "")):
+            return error_response("host not allowed: the proxy listens on loopback only", 403)
         origin = request.headers.get("Origin")
         if origin is not None and not allowed.fullmatch(origin.lower()):
             return error_response(f"origin {origin} is not allowed (see OLLAMA_ORIGINS)", 403)

@@ -19,10 +19,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import offload
 from .errors import BadRequest, ProxyError
+from .guards import close_after_answer
 
-# A client that has not sent its whole body by then is cut off (behind nginx, which buffers
-# request bodies, the proxy never waits).
-BODY_READ_SECONDS = 60.0
 # JSON objects and arrays one body may hold; counted (as `{` and `[` bytes, an upper bound)
 # before parsing, only for bodies large enough to reach it.
 MAX_CONTAINERS = 1_000_000
@@ -42,21 +40,26 @@ def _reject_constant(name: str) -> NoReturn:
 def raw_body() -> bytes:
     """The request body, refused with 413 above MAX_BODY_BYTES however it was sent, with 408
     when it does not arrive in time and 400 when its framing is broken."""
+    # A client that has not sent its whole body by BODY_TIMEOUT is cut off (behind nginx, which
+    # buffers request bodies, the proxy never waits).
+    seconds = current_app.config["BODY_TIMEOUT"]
     try:
-        with gevent.Timeout(BODY_READ_SECONDS, _BodyTimeout):
+        with gevent.Timeout(seconds, _BodyTimeout):
             data = request.get_data(cache=False)
     except HTTPException:
+        close_after_answer(request.environ)  # a refused body is left unread
         raise
     except _BodyTimeout:
-        raise ProxyError(
-            f"the request body did not arrive within {BODY_READ_SECONDS:g}s", 408
-        ) from None
+        close_after_answer(request.environ)
+        raise ProxyError(f"the request body did not arrive within {seconds:g}s", 408) from None
     except Exception as exc:  # gunicorn's InvalidChunkSize and kin: the client's framing
+        close_after_answer(request.environ)
         raise BadRequest(f"the request body could not be read: {exc}") from None
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     # Werkzeug refuses a too-large Content-Length itself, but a chunked body is just cut at the
     # limit: reaching the limit without a Content-Length means there was more.
     if request.content_length is None and limit is not None and len(data) >= limit:
+        close_after_answer(request.environ)
         raise RequestEntityTooLarge()
     return data
 

@@ -62,6 +62,11 @@ class Settings:
     breaker_fail_max: int = 5
     breaker_reset_timeout: float = 30.0
     metrics_port: int = 9100
+    # Deadlines for clients (gunicorn has none): a new connection's request headers, a request
+    # body, and a client that reads nothing of its answer.
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
+    write_timeout: float = 60.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -107,6 +112,9 @@ class Settings:
                 "BREAKER_RESET_TIMEOUT", cls.breaker_reset_timeout, _positive_float
             ),
             metrics_port=reader.get("METRICS_PORT", cls.metrics_port, _int_between(1, 65535)),
+            header_timeout=reader.get("HEADER_TIMEOUT", cls.header_timeout, _positive_float),
+            body_timeout=reader.get("BODY_TIMEOUT", cls.body_timeout, _positive_float),
+            write_timeout=reader.get("WRITE_TIMEOUT", cls.write_timeout, _positive_float),
         )
         if settings.metrics_port == settings.port:
             raise ConfigError(

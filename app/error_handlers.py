@@ -14,7 +14,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from .errors import ProxyError
-from .methods import method_of
+from .guards import method_of
 from .replies import JSON_MIMETYPE
 
 log = logging.getLogger(__name__)

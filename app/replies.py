@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from http import HTTPStatus
 from typing import Any
 
-from flask import Response
+from flask import Flask, Response
 
 from .wire import ndjson
 
@@ -26,3 +27,28 @@ def stream_response(body: Iterable[bytes] | bytes, mimetype: str) -> Response:
     if isinstance(body, bytes):
         return Response(body, mimetype=mimetype)
     return Response(body, mimetype=mimetype, headers=STREAM_HEADERS)
+
+
+# Status lines as Go's net/http (and so Ollama) writes them; Werkzeug writes "404 NOT FOUND",
+# and some clients show the reason phrase to their users.
+_GO_PHRASES = {
+    200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 401: "Unauthorized",
+    403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
+    413: "Request Entity Too Large", 422: "Unprocessable Entity", 429: "Too Many Requests",
+    500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway",
+    503: "Service Unavailable", 504: "Gateway Timeout",
+}  # fmt: skip
+
+
+def go_status_lines(app: Flask) -> None:
+    @app.after_request
+    def reason_phrase(response: Response) -> Response:
+        code = response.status_code
+        phrase = _GO_PHRASES.get(code)
+        if phrase is None:
+            try:
+                phrase = HTTPStatus(code).phrase
+            except ValueError:
+                return response  # a backend's own status, relayed: its phrase is unknown
+        response.status = f"{code} {phrase}"
+        return response

@@ -1,29 +1,53 @@
-"""gunicorn's gevent worker, with a shutdown that keeps the proxy's promises.
+"""gunicorn's gevent worker, with deadlines for clients and a shutdown that keeps the proxy's
+promises.
 
-On SIGTERM the stock worker stops accepting and waits until every connection is gone or the
-graceful timeout passes. Two things go wrong with that:
+Clients. gunicorn gives a client as long as it likes: to send a request's headers, to idle
+between requests, to read its answer. Each of those holds one of the worker's connection slots,
+so a thousand slow or idle clients stop the worker serving anyone. Here:
+- a new connection's headers must arrive within HEADER_TIMEOUT; between requests a connection
+  may idle for gunicorn's keepalive, but when the worker is nearly full, idle connections are
+  closed first (a client reconnects; a new one would otherwise wait);
+- a client that reads nothing of its answer for WRITE_TIMEOUT is disconnected, which closes
+  the backend stream it was holding (the body deadline is the app's, in body.py).
+These bound what one client can hold; they do not make the worker safe to expose alone: nginx
+or an ingress in front is expected (it buffers slow clients for us).
+
+Shutdown. On SIGTERM the stock worker stops accepting and waits until every connection is gone
+or the graceful timeout passes. Two things go wrong with that:
 - a client that keeps an idle keep-alive connection open (httpx, the openai and ollama SDKs,
   nginx's upstream pool) holds the worker for the full timeout, and Kubernetes then waits for
   nothing: here, connections waiting between requests are closed at once;
 - the master SIGKILLs the worker when the graceful timeout ends, before the worker's own
   (later-starting) timer would stop what still runs, so long streams are cut mid-line with no
   error: here, requests still running shortly before the deadline are stopped by the worker,
-  which lets each stream end with an error line (relay.py handles the GreenletExit).
+  which lets each stream end with an error line (stream.py handles the GreenletExit).
 Requests in flight, streams included, still run to the end within the graceful timeout.
+
+gunicorn's own error answers (a malformed request line, headers too large) are HTML; here they
+are JSON in the shape of the API the path belongs to.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from contextvars import ContextVar
 from datetime import timedelta
 from types import FrameType, TracebackType
 from typing import Any
 
 import gevent
+from gunicorn import util
 from gunicorn.glogging import Logger
 from gunicorn.workers.ggevent import GeventWorker
 
+from .config import Settings
 from .logconfig import access_fields
+
+# Beyond this share of the connection slots in use, idle keep-alive connections are closed.
+PRESSURE = 0.9
+# Whether the request gunicorn is refusing belongs to the OpenAI API (/v1/...).
+_OPENAI_PATH: ContextVar[bool] = ContextVar("openai_path", default=False)
 
 
 class _IdleWait:
@@ -31,9 +55,7 @@ class _IdleWait:
 
     def __init__(self, worker: ProxyWorker) -> None:
         self._worker = worker
-        # keepalive timeout as before; an already stopping worker waits for nothing.
-        seconds = worker.cfg.keepalive if worker.alive else 0.001
-        self._timeout = gevent.Timeout(seconds, False)
+        self._timeout = gevent.Timeout(worker.wait_seconds(), False)
 
     def __enter__(self) -> _IdleWait:
         self._timeout.start()
@@ -56,14 +78,57 @@ class ProxyWorker(GeventWorker):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self.idle: dict[Any, gevent.Timeout] = {}
         self.busy: set[Any] = set()  # greenlets handling a request right now
+        self.returning: set[Any] = set()  # connections that have had a request
+        settings = Settings.from_env()
+        self.header_timeout = settings.header_timeout
+        self.write_timeout = settings.write_timeout
 
-    def handle_request(self, *args: Any) -> Any:
+    def init_process(self) -> None:
+        # gunicorn offers no hook for its own error answers: its one writer is replaced.
+        util.write_error = _write_json_error
+        super().init_process()
+
+    def wait_seconds(self) -> float:
+        """How long the current connection may take to send its next request."""
+        if not self.alive:
+            return 0.001  # an already stopping worker waits for nothing
+        if gevent.getcurrent() not in self.returning:
+            return self.header_timeout
+        return float(self.cfg.keepalive)
+
+    def handle(self, listener: Any, client: Any, addr: Any) -> None:
+        current = gevent.getcurrent()
+        if len(self.busy) + len(self.idle) >= PRESSURE * self.worker_connections:
+            self._close_idle()
+        try:
+            super().handle(listener, client, addr)
+        finally:
+            self.returning.discard(current)
+
+    def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> Any:
         current = gevent.getcurrent()
         self.busy.add(current)
+        self.returning.add(current)
+        # A blocked write waits this long for a client that does not read (reads of the body
+        # are bounded by the app); the socket is back to blocking for the wait between requests.
+        sock.settimeout(self.write_timeout)
         try:
-            return super().handle_request(*args)
+            return super().handle_request(listener_name, req, sock, addr)
+        except TimeoutError:
+            self.log.info("closed a connection from %s: its client read nothing for %ss",
+                          addr[0] if addr else "-", self.write_timeout)  # fmt: skip
+            raise StopIteration from None  # gunicorn closes the connection quietly
         finally:
+            sock.settimeout(None)
             self.busy.discard(current)
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        path = getattr(req, "path", None) or ""
+        token = _OPENAI_PATH.set(path.startswith("/v1/"))
+        try:
+            super().handle_error(req, client, addr, exc)
+        finally:
+            _OPENAI_PATH.reset(token)
 
     def timeout_ctx(self) -> _IdleWait:
         return _IdleWait(self)
@@ -73,11 +138,17 @@ class ProxyWorker(GeventWorker):  # type: ignore[misc]
         # From a signal handler nothing may switch greenlets: the hub expires the waits next,
         # exactly as it would fire an expired keepalive timer.
         loop = gevent.get_hub().loop
-        for greenlet, timeout in list(self.idle.items()):
-            loop.run_callback(self._expire, greenlet, timeout)
+        self._close_idle()
         graceful = float(self.cfg.graceful_timeout)
         # Leave the requests time to write their error line before the master's SIGKILL.
         loop.run_callback(gevent.spawn_later, max(graceful - 1.0, graceful / 2), self._cut_busy)
+
+    def _close_idle(self) -> None:
+        # Through the hub: throwing into a greenlet straight from another would switch to it,
+        # and its end would return to the hub, never to the caller.
+        loop = gevent.get_hub().loop
+        for greenlet, timeout in list(self.idle.items()):
+            loop.run_callback(self._expire, greenlet, timeout)
 
     def _cut_busy(self) -> None:
         for greenlet in list(self.busy):
@@ -86,6 +157,24 @@ class ProxyWorker(GeventWorker):  # type: ignore[misc]
     def _expire(self, greenlet: Any, timeout: gevent.Timeout) -> None:
         if self.idle.get(greenlet) is timeout:  # still waiting for a request: close it
             greenlet.throw(timeout)
+
+
+def _write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's refusal of a request it could not parse, as JSON in the API's error shape."""
+    message = f"{reason}: {mesg}" if mesg else reason
+    if _OPENAI_PATH.get():
+        error: dict[str, Any] = {
+            "error": {"message": message, "type": "invalid_request_error", "param": None,
+                      "code": None}
+        }  # fmt: skip
+    else:
+        error = {"error": message}
+    body = json.dumps(error, separators=(",", ":")).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json; charset=utf-8\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
 class ProxyLogger(Logger):  # type: ignore[misc]
@@ -100,4 +189,6 @@ class ProxyLogger(Logger):  # type: ignore[misc]
             return
         status = getattr(resp, "status_code", None)
         fields = access_fields(status, getattr(resp, "sent", None), environ, request_time)
+        if fields["path"] is None:  # a request gunicorn refused never reached the app
+            fields["path"] = getattr(req, "path", None) or "-"
         self.access_log.info("%s %s %s", fields["method"], fields["path"], status, extra=fields)
