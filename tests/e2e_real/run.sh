@@ -35,6 +35,8 @@
 #   E2E_REAL_N_THREADS      generation threads (default: number of CPUs)
 #   E2E_REAL_PARALLEL       llama-server's request slots (default 4, sharing
 #                           one KV cache: what llama-server picks by itself)
+#   E2E_REAL_N_PREDICT      llama-server's max_tokens for requests that send
+#                           none (default 512; -1 = its own default, unlimited)
 #   E2E_REAL_START_TIMEOUT  seconds to wait for the server (default 120)
 #   E2E_REAL_LOG            server log file (default: a temp file, removed
 #                           on success, its tail printed on failure)
@@ -101,6 +103,7 @@ CHAT_TEMPLATE="${E2E_REAL_CHAT_TEMPLATE:-tools}"
 N_CTX="${E2E_REAL_N_CTX:-2048}"
 N_THREADS="${E2E_REAL_N_THREADS:-$(nproc)}"
 PARALLEL="${E2E_REAL_PARALLEL:-4}"
+N_PREDICT="${E2E_REAL_N_PREDICT:-512}"
 START_TIMEOUT="${E2E_REAL_START_TIMEOUT:-120}"
 BUILD_JOBS="${E2E_REAL_BUILD_JOBS:-$(nproc)}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -423,6 +426,11 @@ launch_llama_server() {
     # depend on that default. --jinja: chat templates run in the Jinja
     # engine, without which llama-server refuses `tools` (the default in this
     # version; explicit so an older binary behaves the same). No web UI.
+    # --n-predict: llama-server generates without limit when a request sets
+    # no max_tokens (an Ollama request without num_predict), until EOS or a
+    # full context; on a busy 2-core machine that took SmolLM2 over a minute
+    # and the conformance suite's tool round trip 159 s, close to the client
+    # timeout. It is only a default: a request's own max_tokens still wins.
     "$LLAMA_SERVER_DIR/llama-server" \
         --model "$model_path" \
         --alias "$MODEL_ALIAS" \
@@ -436,6 +444,7 @@ launch_llama_server() {
         --pooling mean \
         --batch-size "$N_CTX" \
         --ubatch-size "$N_CTX" \
+        --n-predict "$N_PREDICT" \
         --jinja \
         "${template_args[@]}" \
         --no-webui \
