@@ -486,6 +486,10 @@ main() {
         *) die "E2E_REAL_CHAT_TEMPLATE must be tools or gguf, not '$CHAT_TEMPLATE'" ;;
     esac
     command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found (set E2E_REAL_PYTHON)"
+    # From here on an interrupt ends the run with the usual codes at once
+    # (not as "compiling failed"); the EXIT trap comes once a server runs.
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
 
     ensure_model
     case "$SERVER_KIND" in
@@ -502,8 +506,6 @@ main() {
         KEEP_LOG=0
     fi
     trap on_exit EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
 
     start_server "$model_path"
     SERVER_READY=1
