@@ -7,20 +7,28 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
+# What is installed is the lock, never the ranges: every file is checked against its hash, and
+# only wheels are taken, so nothing downloaded runs a build script on this machine.
+PIP_INSTALL_LOCK := $(PIP) install --require-hashes --no-deps --only-binary=:all: -r
 
-.PHONY: run test lint types pytest e2e bench e2e-real clean
+# One lock for every supported Python (3.11-3.13) and platform: the same file serves `make run`,
+# `make test`, the image and CI's whole version matrix.
+UV_COMPILE := $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock"
+
+.PHONY: run test lint types pytest e2e bench e2e-real lock lock-upgrade audit clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python >= 3.11 is required" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-# Stamps re-run pip only when a requirements file changed.
-$(VENV)/.stamp-runtime: requirements.txt | $(BIN)/python
-	$(PIP) install -r requirements.txt
+# Stamps re-run pip only when a lock changed.
+$(VENV)/.stamp-runtime: requirements.lock | $(BIN)/python
+	$(PIP_INSTALL_LOCK) requirements.lock
 	@touch $@
 
-$(VENV)/.stamp-dev: requirements.txt requirements-dev.txt | $(BIN)/python
-	$(PIP) install -r requirements-dev.txt
+$(VENV)/.stamp-dev: requirements.lock requirements-dev.lock | $(BIN)/python
+	$(PIP_INSTALL_LOCK) requirements-dev.lock
 	@touch $@ $(VENV)/.stamp-runtime
 
 # gunicorn.conf.py reads .env (if present); variables given on the command line win.
@@ -54,6 +62,23 @@ bench: $(VENV)/.stamp-dev
 e2e-real: $(VENV)/.stamp-dev
 	BACKEND_FLAVOUR=llamacpp tests/e2e_real/run.sh \
 		$(BIN)/pytest tests/e2e/test_conformance.py -p no:cacheprovider -v
+
+# After editing requirements*.txt: re-resolve, keeping every pin that still fits. The dev lock is
+# constrained by the runtime lock, so tests run on exactly the versions the image ships.
+lock: $(VENV)/.stamp-dev
+	$(UV_COMPILE) requirements.txt -o requirements.lock
+	$(UV_COMPILE) requirements-dev.txt -c requirements.lock -o requirements-dev.lock
+
+# Every package to the newest release the ranges allow (then `make test`, and commit the locks).
+lock-upgrade: $(VENV)/.stamp-dev
+	$(UV_COMPILE) --upgrade requirements.txt -o requirements.lock
+	$(UV_COMPILE) --upgrade requirements-dev.txt -c requirements.lock -o requirements-dev.lock
+
+# Known vulnerabilities in the locked versions, from PyPI's JSON API (CI has it; a mirror may
+# not). --strict: a package that could not be checked fails the audit instead of passing unseen.
+audit: $(VENV)/.stamp-dev
+	$(BIN)/pip-audit --strict --progress-spinner off --disable-pip --require-hashes -r requirements.lock
+	$(BIN)/pip-audit --strict --progress-spinner off --disable-pip --require-hashes -r requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov
