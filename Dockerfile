@@ -1,7 +1,10 @@
 # syntax=docker/dockerfile:1
 # The base is an argument: `make image-test` builds on a local stand-in where no registry is
-# reachable. Both stages must use the same base, because the venv runs the base's interpreter.
-ARG BASE_IMAGE=python:3.12-slim
+# reachable. Its default is the stage below, whose FROM line names python:3.12-slim outright:
+# Dependabot reads FROM lines, not ARG defaults. Both stages after it must use the same base,
+# because the venv runs the base's interpreter. An unused stage is not pulled.
+ARG BASE_IMAGE=default-base
+FROM python:3.12-slim AS default-base
 
 # Dependencies are installed into a venv here, then the venv alone is copied into the runtime
 # stage: pip and its caches stay behind.

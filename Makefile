@@ -17,14 +17,16 @@ UV_COMPILE := $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --
 	--custom-compile-command "make lock"
 
 IMAGE ?= ollama-proxy:dev
-BASE_IMAGE ?= python:3.12-slim
+# Empty: the Dockerfile's own default base (python:3.12-slim).
+BASE_IMAGE ?=
 # docker, or buildah; empty: docker where an engine answers, buildah otherwise.
 IMAGE_BUILDER ?=
 # Behind a TLS-intercepting proxy, pip in the build needs the CA bundle this machine trusts. It is
 # handed over as a build secret: mounted for the one RUN that needs it, never stored in a layer.
 PIP_CERT ?=
 comma := ,
-IMAGE_SECRET = $(if $(PIP_CERT),--secret id=pip-ca$(comma)src=$(PIP_CERT))
+IMAGE_FLAGS = $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) \
+	$(if $(PIP_CERT),--secret id=pip-ca$(comma)src=$(PIP_CERT))
 
 .PHONY: run test lint types pytest e2e bench e2e-real lock lock-upgrade audit image image-test clean
 
@@ -94,10 +96,10 @@ audit: $(VENV)/.stamp-dev
 image:
 	@if [ "$(IMAGE_BUILDER)" = docker ] || \
 	    { [ -z "$(IMAGE_BUILDER)" ] && docker info >/dev/null 2>&1; }; then \
-	  set -x; docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) $(IMAGE_SECRET) -t $(IMAGE) .; \
+	  set -x; docker build $(IMAGE_FLAGS) -t $(IMAGE) .; \
 	else \
 	  set -x; buildah build --isolation chroot --layers --format docker \
-	    --build-arg BASE_IMAGE=$(BASE_IMAGE) $(IMAGE_SECRET) -t $(IMAGE) .; \
+	    $(IMAGE_FLAGS) -t $(IMAGE) .; \
 	fi
 
 # Builds the image on a local stand-in base (no registry is needed), runs the proxy from it and
