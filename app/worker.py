@@ -29,6 +29,8 @@ are JSON in the shape of the API the path belongs to.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
 import logging
 from contextvars import ContextVar
@@ -182,7 +184,30 @@ class ProxyLogger(Logger):  # type: ignore[misc]
 
     gunicorn's own access() formats a dict of every header and environ entry for its text
     format (`%(h)s ...`), ~40 µs a request, and does it even when LOG_LEVEL then drops the line.
+    Behind a forwarder gunicorn trusts (its FORWARDED_ALLOW_IPS, loopback by default), the
+    client's address is the one the forwarder put in X-Forwarded-For.
     """
+
+    _forwarders: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None = None
+    _any_forwarder = False
+
+    def _trusted(self, address: object) -> bool:
+        if self._forwarders is None:
+            allowed = self.cfg.forwarded_allow_ips
+            entries = allowed if isinstance(allowed, list) else str(allowed).split(",")
+            self._any_forwarder = "*" in (entry.strip() for entry in entries)
+            networks = []
+            for entry in entries:
+                with contextlib.suppress(ValueError):
+                    networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+            self._forwarders = tuple(networks)
+        if self._any_forwarder:
+            return True
+        try:
+            ip = ipaddress.ip_address(str(address))
+        except ValueError:
+            return False
+        return any(ip in network for network in self._forwarders)
 
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta) -> None:
         if not self.access_log.isEnabledFor(logging.INFO):
@@ -191,4 +216,8 @@ class ProxyLogger(Logger):  # type: ignore[misc]
         fields = access_fields(status, getattr(resp, "sent", None), environ, request_time)
         if fields["path"] is None:  # a request gunicorn refused never reached the app
             fields["path"] = getattr(req, "path", None) or "-"
+        forwarded = environ.get("HTTP_X_FORWARDED_FOR")
+        if forwarded and self._trusted(fields["remote_addr"]):
+            # The address nginx (or another trusted forwarder) saw: the last hop it added.
+            fields["remote_addr"] = forwarded.rsplit(",", 1)[-1].strip()[:64]
         self.access_log.info("%s %s %s", fields["method"], fields["path"], status, extra=fields)

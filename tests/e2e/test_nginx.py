@@ -19,11 +19,12 @@ import openai
 import psutil
 import pytest
 
-from tests.fake_backend import FakeBackend
+from harness.fake_backend import FakeBackend
+from harness.proxy_process import ProxyProcess, free_port, proxy_with_fake_backend
+from tests.checks import ollama_error, openai_error
 from tests.nginx_process import Nginx, nginx_binary, render
-from tests.proxy_process import ProxyProcess, free_port, proxy_with_fake_backend
 
-from .helpers import chat, events, ollama_error, openai_error, requests_to, wait_for
+from .helpers import chat, events, requests_to, wait_for
 
 pytestmark = pytest.mark.skipif(
     nginx_binary() is None,
@@ -153,7 +154,7 @@ def header_only_post(port: int, path: str, length: int) -> object:
     """The proxy's own answer to a body of `length` bytes, judged by Content-Length alone."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(
-            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
             f"Content-Length: {length}\r\nConnection: close\r\n\r\n".encode()
         )
         raw = b""
@@ -164,17 +165,31 @@ def header_only_post(port: int, path: str, length: int) -> object:
     return json.loads(payload)
 
 
-def test_the_client_address_is_forwarded(behind_nginx) -> None:
-    nginx, _, backend = behind_nginx
+def test_the_client_address_reaches_the_access_line_but_not_the_backend(behind_nginx) -> None:
+    nginx, proxy, backend = behind_nginx
     backend.reset()
     # A client on another loopback address than nginx's own, so the two cannot be confused.
     transport = httpx.HTTPTransport(local_address="127.0.0.2")
     with httpx.Client(transport=transport, timeout=10) as http:
-        assert http.get(nginx.url + "/v1/models").status_code == 200
+        response = http.get(nginx.url + "/v1/models")
+    assert response.status_code == 200
+    request_id = response.headers["x-request-id"]
+
+    def access_line() -> dict[str, object] | None:
+        for line in proxy.logs().splitlines():
+            if line.startswith("{") and request_id in line and '"gunicorn.access"' in line:
+                parsed: dict[str, object] = json.loads(line)
+                return parsed
+        return None
+
+    line = wait_for(access_line, 5.0)
+    assert line is not None
+    assert line["remote_addr"] == "127.0.0.2"  # nginx is a trusted forwarder (127.0.0.1)
     with backend.lock:
         seen = backend.requests[-1]["headers"]
-    assert seen["x-forwarded-for"] == "127.0.0.2"
-    assert seen["x-real-ip"] == "127.0.0.2"
+    # The backend gets what describes the request, not who sent it.
+    assert "x-forwarded-for" not in seen
+    assert "x-real-ip" not in seen
 
 
 def upstream_client_ports(proxy_port: int) -> set[int]:

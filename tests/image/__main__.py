@@ -37,10 +37,10 @@ import httpx
 import psutil
 from packaging.utils import canonicalize_name
 
-from tests.fake_backend import FakeBackend
+from harness.fake_backend import FakeBackend
+from harness.proxy_process import free_port
 from tests.image import base
 from tests.lockfile import ROOT, RUNTIME_LOCK, Pin, read_lock
-from tests.proxy_process import free_port
 
 IMAGE = "localhost/ollama-proxy:image-test"
 BUILD = ROOT / "build"
