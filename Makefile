@@ -73,11 +73,8 @@ bench: $(VENV)/.stamp-dev
 # llama-cpp-python server and llama.cpp's own llama-server, each behind the proxy once with no
 # BACKEND_FLAVOUR (what a user gets by setting only the URL) and once with its own flavour.
 # Not part of `make test`: the first run compiles both servers (~15 min on 2 cores, cached).
-# llama-server has no flavour of its own yet: when the proxy gets one, this becomes
-# `llama-server`.
-E2E_LLAMA_SERVER_FLAVOUR ?= generic
-E2E_REAL_RUNS ?= llama-cpp-python:default llama-cpp-python:llamacpp \
-	llama-server:default llama-server:$(E2E_LLAMA_SERVER_FLAVOUR)
+E2E_REAL_RUNS ?= llama-cpp-python:default llama-cpp-python:llama-cpp-python \
+	llama-server:default llama-server:llama-server
 e2e-real: $(VENV)/.stamp-dev
 	E2E_REAL_RUNS="$(E2E_REAL_RUNS)" tests/e2e_real/matrix.sh \
 		$(BIN)/pytest tests/e2e/test_conformance.py -p no:cacheprovider -v

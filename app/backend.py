@@ -23,9 +23,10 @@ from urllib3.util.retry import Retry
 from . import metrics
 from .breaker import BackendBreaker
 from .config import Settings
-from .errors import BackendError, ProxyError, backend_message
-from .flavours import RequestIdForm, flavour
+from .errors import BackendError, ProxyError, backend_message, client_fault
+from .flavours import AUTO, Flavour, RequestIdForm, flavour
 from .requestid import current, note_upstream, upstream_id
+from .translate.detect import detect
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +73,10 @@ class Backend:
             settings.breaker_fail_max, settings.breaker_reset_timeout
         )
         self.verify = settings.verify_ssl
-        self.flavour = flavour(settings.backend_flavour)
-        self.uuid_request_ids = self.flavour.request_id is RequestIdForm.UUID
+        # BACKEND_FLAVOUR, or `generic` until the backend's first model list tells (`auto`).
+        self.flavour: Flavour = flavour("generic" if settings.backend_flavour == AUTO
+                                        else settings.backend_flavour)  # fmt: skip
+        self.detecting = settings.backend_flavour == AUTO
         self.session = self._make_session(settings)
         self.adapter = self.session.get_adapter(self.base_url)
         # Resolved once: requests would re-read the proxy variables (and ~/.netrc) every call.
@@ -160,7 +163,8 @@ class Backend:
                 {"Retry-After": str(seconds)},
             )
         timeouts = self.timeout if timeout is None else (min(self.timeout[0], timeout), timeout)
-        headers, sent_id = _with_request_id(headers, self.uuid_request_ids)
+        uuid_only = self.flavour.request_id is RequestIdForm.UUID
+        headers, sent_id = _with_request_id(headers, uuid_only)
         prepared = self._prepare(method, path, body, headers)
         started = time.perf_counter()
         try:
@@ -188,6 +192,34 @@ class Backend:
         if log.isEnabledFor(logging.DEBUG):
             _log_exchange(method, path, response, sent_id, elapsed)
         return response
+
+    def learn_dialect(self, listing: Any, headers: Mapping[str, str]) -> None:
+        """With BACKEND_FLAVOUR=auto: the dialect, from the first model list (and its headers)
+        the backend gives, said once in the log with its evidence."""
+        if not self.detecting:
+            return
+        self.detecting = False
+        lowered = {name.lower(): value for name, value in headers.items()}
+        name, evidence = detect(listing, lowered, self.base_url)
+        self.flavour = flavour(name)
+        log.info(
+            "backend %s detected as %s (%s); BACKEND_FLAVOUR sets it explicitly",
+            self.display,
+            name,
+            evidence,
+            extra={"flavour": name, "evidence": evidence},
+        )
+
+    def no_dialect_clues(self, reason: str) -> None:
+        """The backend gives no model list: the dialect stays `generic`, said once."""
+        if self.detecting:
+            self.detecting = False
+            log.info(
+                "backend %s gives no model list (%s): using the generic dialect; "
+                "BACKEND_FLAVOUR sets it explicitly",
+                self.display,
+                reason,
+            )
 
     def stream_completed(self) -> None:
         """A streamed answer arrived whole: the backend is healthy."""
@@ -229,11 +261,6 @@ class Backend:
         raise_for_status(response)
         return response
 
-    def get_json(self, path: str, *, timeout: float | None = None) -> Any:
-        response = self.send("GET", path, timeout=timeout)
-        raise_for_status(response)
-        return parse_json_body(response, path)
-
 
 def parse_json_body(response: requests.Response, what: str) -> Any:
     try:
@@ -250,9 +277,14 @@ def raise_for_status(response: requests.Response) -> None:
     # The first chunk only, whether the body was streamed or already read.
     body = next(response.iter_content(MAX_ERROR_BODY), b"")
     response.close()
-    message = backend_message(body, f"HTTP {status}")
+    # No error page is ever passed on: a summary (status and path) stands in for HTML.
+    message = backend_message(body, f"HTTP {status} from {urlsplit(response.url).path}")
     retry_after = response.headers.get("Retry-After")
     headers = {"Retry-After": retry_after} if retry_after else None
+    if status == 500 and client_fault(message):
+        # Some servers (llama.cpp's, llama-cpp-python's) answer a request they cannot take with
+        # 500; Ollama answers those 400, and a client should not retry them.
+        raise ProxyError(message, 400)
     if status < 500:
         # 4xx keep status and message (a bad request, a context overflow, a rate limit...);
         # 422 is FastAPI's validation status, which Ollama clients know as 400.

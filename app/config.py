@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from .flavours import FLAVOURS, ThinkStyle
+from .flavours import ALIASES, AUTO, FLAVOURS, ThinkStyle
 
 T = TypeVar("T")
 
@@ -49,10 +49,11 @@ class Settings:
     log_level: str = "INFO"
     verify_ssl: bool = True
     mapping: ModelMapping = field(default_factory=ModelMapping)
-    ollama_version: str = "0.12.11"
+    # The Ollama release whose API this proxy serves: clients gate features on it.
+    ollama_version: str = "0.30.0"
     default_context_length: int = 4096
     models_cache_ttl: float = 10.0
-    backend_flavour: str = "generic"
+    backend_flavour: str = AUTO  # detected from the backend's own answers
     thinking_control: str = "auto"
     max_body_bytes: int = 64 * 1024 * 1024
     pool_size: int = 1000
@@ -90,9 +91,7 @@ class Settings:
             models_cache_ttl=reader.get(
                 "MODELS_CACHE_TTL", cls.models_cache_ttl, _non_negative_float
             ),
-            backend_flavour=reader.get(
-                "BACKEND_FLAVOUR", cls.backend_flavour, _one_of(tuple(FLAVOURS))
-            ),
+            backend_flavour=reader.get("BACKEND_FLAVOUR", cls.backend_flavour, _flavour_name),
             thinking_control=reader.get(
                 "THINKING_CONTROL", cls.thinking_control, _one_of(THINKING_CONTROLS)
             ),
@@ -196,6 +195,14 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
         return value
 
     return parse
+
+
+def _flavour_name(raw: str) -> str:
+    name = raw.lower()
+    name = ALIASES.get(name, name)
+    if name != AUTO and name not in FLAVOURS:
+        raise ValueError(f"must be one of {', '.join((AUTO, *FLAVOURS))}")
+    return name
 
 
 def _version(raw: str) -> str:

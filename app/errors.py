@@ -44,21 +44,49 @@ class BackendError(ProxyError):
 
 
 def model_not_found(name: str) -> NotFound:
-    # Ollama's wording; clients key on the 404 and on "not found" (ollama run then pulls).
+    # Ollama's wording on chat, generate, show, embed and delete; clients key on the 404 and on
+    # "not found" (ollama run then pulls).
+    return NotFound(f"model '{name}' not found")
+
+
+def scheduler_not_found(name: str) -> NotFound:
+    """Ollama's older wording, still what its legacy /api/embeddings answers."""
     return NotFound(f'model "{name}" not found, try pulling it first')
+
+
+# What backends say, with a 500, about a request that could never succeed: input over the
+# context or the batch, an image to a text-only model, fields that fail validation.
+_CLIENT_FAULTS = (
+    "too large to process",
+    "exceeds the available context",
+    "context length",
+    "context size",
+    "maximum context",
+    "image input is not supported",
+    "validation error",
+)
+
+
+def client_fault(message: str) -> bool:
+    lowered = message.lower()
+    return any(hint in lowered for hint in _CLIENT_FAULTS)
 
 
 def backend_message(body: bytes, fallback: str) -> str:
     """The human message inside an OpenAI-style error body, whatever its dialect.
 
     Handles `{"error": {"message": ...}}` (OpenAI, vLLM, llama.cpp, OpenRouter),
-    `{"error": "..."}`, vLLM < 0.10.1's flat `{"object": "error", "message": ...}` and plain text.
+    `{"error": "..."}`, vLLM < 0.10.1's flat `{"object": "error", "message": ...}` and short
+    plain text. An HTML error page (a reverse proxy's, a web framework's) is never passed on:
+    the fallback names what failed instead.
     """
     try:
         document: Any = json.loads(body)
     except ValueError:
         text = body.decode("utf-8", "replace").strip()
-        return text[:500] or fallback
+        if not text or text.startswith("<") or "\n" in text:
+            return fallback
+        return text[:500]
     if isinstance(document, dict):
         error = document.get("error")
         if isinstance(error, dict) and isinstance(error.get("message"), str):

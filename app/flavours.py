@@ -65,7 +65,8 @@ class Flavour:
     embeds_lists: bool = True
     # vLLM truncates an over-long embedding input to the model's window when asked.
     embed_truncation_field: bool = False
-    request_id: RequestIdForm = RequestIdForm.TAGGED
+    # Every server tried accepts a UUID; llama-cpp-python accepts nothing else.
+    request_id: RequestIdForm = RequestIdForm.UUID
     # Servers that ignore tools unless tool_choice is given explicitly.
     explicit_tool_choice: bool = False
     # Servers that reject an assistant message whose content is null (tool calls only).
@@ -108,8 +109,9 @@ FLAVOURS: Mapping[str, Flavour] = MappingProxyType(
     {
         flavour.name: flavour
         for flavour in (
-            # Only what the OpenAI API defines: safe for any server.
-            Flavour("generic"),
+            # Only what every server tried accepts: the standard OpenAI request, a UUID request
+            # ID, and "" rather than null content beside tool calls.
+            Flavour("generic", null_content=False),
             Flavour(
                 "vllm",
                 option_extras=_SAMPLERS,
@@ -119,10 +121,24 @@ FLAVOURS: Mapping[str, Flavour] = MappingProxyType(
                 # vLLM has no fill-in-the-middle: `suffix` is rejected or silently ignored.
                 suffix=False,
                 embed_truncation_field=True,
+                # vLLM takes any string as its internal request id: ours, greppable.
+                request_id=RequestIdForm.TAGGED,
             ),
-            # llama-cpp-python's server.
+            # llama.cpp's own C++ server.
             Flavour(
-                "llamacpp",
+                "llama-server",
+                option_extras=_LLAMA_SAMPLERS,
+                think_style=ThinkStyle.CHAT_TEMPLATE_KWARGS,
+                think_off_by_effort=True,
+                tool_result_name=True,
+                # It accepts `suffix` on /v1/completions and ignores it.
+                suffix=False,
+                # Its image loader (stb_image) has no WebP decoder.
+                webp=False,
+                request_id=RequestIdForm.TAGGED,  # ignored, so ours
+            ),
+            Flavour(
+                "llama-cpp-python",
                 option_extras=_LLAMA_SAMPLERS,
                 think_style=ThinkStyle.CHAT_TEMPLATE_KWARGS,
                 think_off_by_effort=True,
@@ -134,8 +150,6 @@ FLAVOURS: Mapping[str, Flavour] = MappingProxyType(
                 webp=False,
                 # A list input shifts every vector after the first by a token count.
                 embeds_lists=False,
-                # Its request-ID middleware answers anything but a UUID with an empty 400.
-                request_id=RequestIdForm.UUID,
                 explicit_tool_choice=True,
                 null_content=False,
                 logprobs_need_top=True,
@@ -151,8 +165,12 @@ FLAVOURS: Mapping[str, Flavour] = MappingProxyType(
         )
     }
 )
+# Names accepted in BACKEND_FLAVOUR for compatibility: `llamacpp` described llama-cpp-python
+# before llama.cpp's own server had a dialect.
+ALIASES: Mapping[str, str] = MappingProxyType({"llamacpp": "llama-cpp-python"})
+AUTO = "auto"
 
 
 def flavour(name: str) -> Flavour:
-    """The registered flavour of that name (configuration validated the name at start)."""
-    return FLAVOURS[name]
+    """The registered flavour of that name or alias (configuration validated it at start)."""
+    return FLAVOURS[ALIASES.get(name, name)]

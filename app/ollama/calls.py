@@ -32,7 +32,10 @@ def whole_answer(
     backend: Backend, path: str, body: dict[str, Any], translator: Translator
 ) -> dict[str, Any]:
     exchange = Exchange(body.get("model"))
-    response = backend.post(path, offload.for_request(dumps, body))
+    encoded = offload.for_request(dumps, body)
+    translator.timing.backend_asked()
+    response = backend.post(path, encoded)
+    translator.timing.backend_answered()
     completion = parse_json_body(response, path)
     if not isinstance(completion, dict):
         raise BackendError(f"backend sent an unexpected answer for {path}")

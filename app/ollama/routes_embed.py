@@ -9,6 +9,7 @@ from flask import Response
 
 from .. import offload
 from ..body import json_body
+from ..errors import NotFound, scheduler_not_found
 from ..replies import JSON_MIMETYPE, json_response
 from ..services import services
 from ..translate.ollama.embeddings import embed_inputs, normalised_all
@@ -50,7 +51,10 @@ def embed() -> Response:
 def embeddings() -> Response:
     request = load(embeddings_schema, json_body())
     service = services()
-    model = service.catalogue.resolve(request.model)
+    try:
+        model = service.catalogue.resolve(request.model)
+    except NotFound:
+        raise scheduler_not_found(request.model) from None
     if not request.prompt:
         return json_response({"embedding": []})
     _, raw = embed_call(service.backend, service.target(model), [request.prompt], truncate=True)

@@ -6,11 +6,13 @@ from flask import Response
 
 from .. import offload
 from ..body import json_body
-from ..errors import BadRequest
+from ..errors import BadRequest, model_not_found
 from ..replies import NDJSON_MIMETYPE, json_response, stream_response
 from ..services import services
+from ..translate.models import Model
 from ..translate.ollama.context import conversation, decode
 from ..translate.ollama.from_backend import Translator, load_reply, replay_lines
+from ..translate.ollama.model_info import known_capabilities
 from ..translate.ollama.request_types import Generation
 from ..translate.ollama.to_backend import (
     CHAT_PATH,
@@ -22,6 +24,16 @@ from ..translate.ollama.to_backend import (
 from . import bp
 from .calls import stream_answer, whole_answer
 from .schemas import chat_schema, generate_schema, load
+
+
+def _check_think(request: Generation, model: Model) -> None:
+    """Ollama's 400 for `think` on a model that does not think, when that is known (declared
+    or reported by the backend), never on a guess from the name."""
+    if request.think is None or request.think is False:
+        return
+    known = known_capabilities(model)
+    if known is not None and "thinking" not in known:
+        raise BadRequest(f'"{request.model}" does not support thinking')
 
 
 def _translator(
@@ -41,6 +53,7 @@ def chat() -> Response:
     request = load(chat_schema, json_body())
     service = services()
     model = service.catalogue.resolve(request.model)
+    _check_think(request, model)
     if not request.messages:
         return json_response(load_reply(request.model, request.keep_alive, chat=True))
     target = service.target(model)
@@ -61,8 +74,11 @@ def generate() -> Response:
     request = load(generate_schema, json_body())
     if request.raw and (request.template or request.system or request.context):
         raise BadRequest("raw mode does not support template, system, or context")
+    if not request.model:
+        raise model_not_found("")  # Ollama's generate answers an empty name so (chat: 400)
     service = services()
     model = service.catalogue.resolve(request.model)
+    _check_think(request, model)
     if not request.prompt:
         return json_response(load_reply(request.model, request.keep_alive, chat=False))
     target = service.target(model)

@@ -61,7 +61,10 @@ def create() -> Response:
 @bp.post("/api/copy")
 def copy() -> Response:
     request = load(copy_schema, json_body())
-    services().catalogue.resolve(request.source)  # an unknown source is a 404, as in Ollama
+    try:
+        services().catalogue.resolve(request.source)
+    except NotFound:  # a 404, worded as Ollama's copy words it
+        raise NotFound(f'model "{request.source}" not found') from None
     raise _unsupported("copy")
 
 

@@ -203,6 +203,8 @@ class ChatRequest(_Generation[types.ChatRequest]):
 
 class GenerateRequest(_Generation[types.GenerateRequest]):
     loads_into = types.GenerateRequest
+    # Generate takes an empty or missing name, to answer it with Ollama's 404.
+    model = fields.String(load_default="", allow_none=True)
     prompt = fields.String(load_default="", allow_none=True)
     suffix = fields.String(load_default="", allow_none=True)
     system = fields.String(load_default=None, allow_none=True)

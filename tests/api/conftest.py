@@ -40,8 +40,10 @@ MODELS: dict[str, Any] = {
 
 @pytest.fixture
 def settings() -> Settings:
-    """Overridden by test modules (or `@pytest.mark.parametrize("settings", ...)`) as needed."""
-    return Settings(backend_url=BACKEND)
+    """Overridden by test modules (or `@pytest.mark.parametrize("settings", ...)`) as needed.
+    The dialect is fixed: the mocked model list looks like vLLM's, and detection has tests of
+    its own."""
+    return Settings(backend_url=BACKEND, backend_flavour="generic")
 
 
 @pytest.fixture

@@ -112,10 +112,13 @@ def single(response: TestResponse, status: int = 200) -> dict[str, Any]:
     return obj
 
 
-def assert_metrics(obj: dict[str, Any]) -> None:
-    """Ollama's metrics: integer nanoseconds and counts, positive (zeros are omitted)."""
+def assert_metrics(obj: dict[str, Any], *, every: bool = False) -> None:
+    """Ollama's metrics: integer nanoseconds and counts, positive (zeros are omitted); with
+    `every`, all six present, as in Ollama's final answers (clients validate them)."""
     for name in METRICS:
         if name in obj:
             assert type(obj[name]) is int, (name, obj[name])
             assert obj[name] > 0, (name, obj[name])
     assert "total_duration" in obj
+    if every:
+        assert set(METRICS) <= set(obj), set(METRICS) - set(obj)

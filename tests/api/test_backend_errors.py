@@ -20,9 +20,13 @@ from .helpers import (
     MODELS_URL,
     USER,
     add_stream,
+    chat,
     completion,
     delta,
+    sent,
+    single,
     sse,
+    whole,
 )
 
 CHAT = {"model": "llama3.2", "messages": USER}
@@ -151,7 +155,7 @@ def test_model_list_unreachable_is_502(client, backend):
         (b"upstream exploded", "upstream exploded"),
         (b'{"detail": "Not Found"}', "Not Found"),
         (b'{"error": "plain string"}', "plain string"),
-        (b"{}", "HTTP 500"),
+        (b"{}", "HTTP 500 from /v1/chat/completions"),
     ],
 )
 def test_backend_error_messages_in_every_dialect(client, backend, body, message):
@@ -159,14 +163,52 @@ def test_backend_error_messages_in_every_dialect(client, backend, body, message)
     assert ollama_error(client.post("/api/chat", json=CHAT), 502).endswith(message)
 
 
-def test_model_list_error_is_reported(client, backend):
+def test_a_failing_model_list_is_reported(client, backend):
     backend.replace(
-        responses.GET,
-        MODELS_URL,
-        status=401,
-        json={"error": {"message": "Incorrect API key provided"}},
+        responses.GET, MODELS_URL, status=500, json={"error": {"message": "model store offline"}}
     )
-    assert ollama_error(client.get("/api/tags"), 401) == "Incorrect API key provided"
+    message = ollama_error(client.get("/api/tags"), 502)
+    assert message == "backend error (HTTP 500): model store offline"
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 405, 501])
+def test_without_a_model_list_names_pass_through_unresolved(client, backend, status, caplog):
+    # Some servers serve no /v1/models, or serve it behind other credentials: requests must
+    # still work, with the names clients send.
+    page = b"<html><body><h1>404 Not Found</h1><hr>nginx</body></html>"
+    backend.replace(responses.GET, MODELS_URL, status=status, body=page, content_type="text/html")
+    whole(backend, completion("hi"))
+    assert single(client.get("/api/tags")) == {"models": []}
+    answer = single(chat(client, model="Private-Model:latest", stream=False))
+    assert (answer["model"], answer["message"]["content"]) == ("Private-Model:latest", "hi")
+    assert sent(backend, CHAT_URL)["model"] == "Private-Model"
+    warnings = [r for r in caplog.records if "passed through" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+@pytest.mark.parametrize("status", [404, 502, 503])
+def test_a_backend_error_page_is_summarised_never_embedded(client, backend, status):
+    page = b"<!DOCTYPE html>\n<html><head><title>Error</title></head><body>Bad</body></html>"
+    backend.add(responses.POST, CHAT_URL, status=status, body=page, content_type="text/html")
+    message = ollama_error(client.post("/api/chat", json={**CHAT, "stream": False}), status)
+    assert "<" not in message
+    assert f"HTTP {status} from /v1/chat/completions" in message
+
+
+@pytest.mark.parametrize(
+    ("message", "status"),
+    [
+        ("input (2501 tokens) is too large to process. increase the physical batch size", 400),
+        ("image input is not supported - hint: you may need to provide the mmproj", 400),
+        ("1 validation error:\n  {'type': 'int_parsing', 'loc': ('body', 'max_tokens')}", 400),
+        ("CUDA out of memory", 502),
+    ],
+)
+def test_a_500_that_blames_the_request_is_a_400(client, backend, message, status):
+    body = {"error": {"code": 500, "message": message, "type": "server_error"}}
+    backend.add(responses.POST, CHAT_URL, status=500, json=body)
+    error = ollama_error(client.post("/api/chat", json={**CHAT, "stream": False}), status)
+    assert message in error
 
 
 def test_garbage_from_the_backend_is_502(client, backend):
@@ -196,7 +238,7 @@ def test_repeated_failures_open_the_breaker(client, backend):
         (Settings(backend_url="http://backend.test/v1"), r"trace-1-[0-9a-f]{8}"),
         # llama-cpp-python answers any X-Request-ID that is not a UUID with an empty 400.
         (
-            Settings(backend_url="http://backend.test/v1", backend_flavour="llamacpp"),
+            Settings(backend_url="http://backend.test/v1", backend_flavour="llama-cpp-python"),
             r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}",
         ),
     ],

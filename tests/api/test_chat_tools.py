@@ -8,7 +8,7 @@ import re
 import pytest
 
 from app import create_app
-from app.config import Settings
+from app.config import ModelMapping, Settings
 from tests.checks import ollama_error
 from tests.samples import WEATHER_TOOL
 
@@ -49,7 +49,7 @@ def test_tool_call_round_trip_sends_openai_shapes(client, backend):
     function = {"name": "get_weather", "arguments": '{"city":"Tokyo"}'}
     assert assistant == {
         "role": "assistant",
-        "content": None,
+        "content": "",  # accepted by every server; llama-cpp-python refuses null with a 500
         "tool_calls": [{"id": call_id, "type": "function", "function": function}],
     }
     assert tool == {"role": "tool", "tool_call_id": call_id, "content": "22°C"}
@@ -256,3 +256,36 @@ def test_trailing_assistant_message_is_continued_on_vllm(client, backend):
     single(chat(client, messages=messages, stream=False))
     upstream = sent(backend, CHAT_URL)
     assert (upstream["continue_final_message"], upstream["add_generation_prompt"]) == (True, False)
+
+
+DECLARED = ModelMapping(
+    models={
+        "llama3.2": {"capabilities": ["completion", "tools"]},
+        "Qwen/Qwen3-8B": {"capabilities": ["completion", "tools", "thinking"]},
+    }
+)
+
+
+@pytest.mark.parametrize("settings", [Settings(backend_url=BACKEND, mapping=DECLARED)])
+@pytest.mark.parametrize("path", ["/api/chat", "/api/generate"])
+@pytest.mark.parametrize("think", [True, "high"])
+def test_think_on_a_model_known_not_to_think_is_ollamas_400(client, backend, path, think):
+    body = {"model": "llama3.2", "messages": USER, "prompt": "hi", "think": think}
+    assert ollama_error(client.post(path, json=body), 400) == '"llama3.2" does not support thinking'
+    assert not [call for call in backend.calls if call.request.method == "POST"]
+
+
+@pytest.mark.parametrize("settings", [Settings(backend_url=BACKEND, mapping=DECLARED)])
+def test_think_false_and_thinking_models_are_fine(client, backend):
+    whole(backend)
+    whole(backend)
+    ok = {"messages": USER, "stream": False}
+    assert chat(client, **ok, think=False).status_code == 200
+    assert chat(client, **ok, model="Qwen/Qwen3-8B", think=True).status_code == 200
+
+
+def test_think_is_never_refused_on_a_guess_from_the_name(client, backend):
+    # Nothing declared, nothing reported: "llama3.2" does not look like a thinking model, but
+    # only the backend knows.
+    whole(backend)
+    assert chat(client, messages=USER, stream=False, think=True).status_code == 200

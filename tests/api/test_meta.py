@@ -4,7 +4,10 @@ built from the backend's `/v1/models`."""
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import re
+import time
 
 import pytest
 import requests
@@ -13,7 +16,7 @@ import responses
 from app.config import ModelMapping, Settings
 from tests.checks import ollama_error
 
-from .helpers import BACKEND, MODELS_URL, RFC3339, calls_to, single
+from .helpers import BACKEND, MODELS_URL, RFC3339, USER, calls_to, completion, single
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 DETAIL_KEYS = {
@@ -220,7 +223,7 @@ def test_show_accepts_the_legacy_name_field(client, backend):
 @pytest.mark.parametrize("name", ["nope", "llama3.2:8b", "llama3"])
 def test_show_of_an_unknown_model_is_404(client, backend, name):
     message = ollama_error(client.post("/api/show", json={"model": name}), 404)
-    assert message == f'model "{name}" not found, try pulling it first'
+    assert message == f"model '{name}' not found"
 
 
 def test_a_miss_right_after_a_fetch_does_not_refetch(client, backend):
@@ -246,3 +249,40 @@ def test_the_last_good_list_is_served_while_the_backend_is_down(client, backend)
     backend.replace(responses.GET, MODELS_URL, body=requests.ConnectionError("Connection refused"))
     assert single(client.get("/api/tags")) == first
     assert calls_to(backend, MODELS_URL) == 2
+
+
+@pytest.mark.parametrize("settings", [Settings(backend_url=BACKEND)])
+def test_auto_detection_takes_the_dialect_from_the_model_list(app, client, backend, caplog):
+    caplog.set_level(logging.INFO)
+    # The mocked list says owned_by "vllm": vLLM's dialect, said once with its evidence.
+    backend.add(responses.POST, f"{BACKEND}/chat/completions", json=completion("hi"))
+    body = {"model": "llama3.2", "messages": USER, "stream": False, "think": True}
+    assert client.post("/api/chat", json=body).status_code == 200
+    sent_body = json.loads(backend.calls[-1].request.body)
+    assert sent_body["chat_template_kwargs"] == {"enable_thinking": True, "thinking": True}
+    client.get("/api/tags")
+    detected = [r for r in caplog.records if "detected as" in r.getMessage()]
+    assert len(detected) == 1
+    assert "vllm" in detected[0].getMessage()
+    assert 'owned_by "vllm"' in detected[0].getMessage()
+
+
+@pytest.mark.parametrize("settings", [Settings(backend_url=BACKEND, backend_flavour="openai")])
+def test_an_explicit_flavour_wins_over_detection(client, backend, caplog):
+    backend.add(responses.POST, f"{BACKEND}/chat/completions", json=completion("hi"))
+    body = {"model": "llama3.2", "messages": USER, "stream": False, "think": False}
+    assert client.post("/api/chat", json=body).status_code == 200
+    assert json.loads(backend.calls[-1].request.body)["reasoning_effort"] == "none"
+    assert not [r for r in caplog.records if "detected as" in r.getMessage()]
+
+
+@pytest.mark.parametrize("settings", [Settings(backend_url=BACKEND, models_cache_ttl=0)])
+def test_a_created_stamp_that_is_just_now_is_not_a_modification_time(client, backend):
+    # llama.cpp's server stamps every listing with the current time: modified_at must not
+    # change from one listing to the next.
+    seen = []
+    for offset in (0, 40):
+        entry = {"id": "fresh", "object": "model", "created": int(time.time()) + offset}
+        backend.replace(responses.GET, MODELS_URL, json={"data": [entry]})
+        seen.append(single(client.get("/api/tags"))["models"][0]["modified_at"])
+    assert seen[0] == seen[1]

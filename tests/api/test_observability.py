@@ -75,7 +75,24 @@ def test_probes_need_no_api_key(client, backend):
 # --------------------------------------------------------------------------- request IDs
 
 
-def test_a_valid_request_id_comes_back_and_reaches_the_backend_with_a_suffix(client, backend):
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+def test_the_generic_dialect_sends_a_uuid_every_server_accepts(client, backend):
+    # llama-cpp-python answers any other X-Request-ID with an empty 400: a UUID is what every
+    # server tried takes. The access line ties it to the client's own ID.
+    whole(backend)
+    body = {"model": "llama3.2", "messages": USER, "stream": False}
+    response = client.post("/api/chat", json=body, headers={"X-Request-ID": "abc.DEF_1-2"})
+    assert response.headers["X-Request-ID"] == "abc.DEF_1-2"
+    forwarded = [call.request.headers["X-Request-ID"] for call in backend.calls]
+    assert len(forwarded) == 2
+    assert all(UUID.fullmatch(rid) for rid in forwarded)
+    assert len(set(forwarded)) == 2
+
+
+@pytest.mark.parametrize("settings", [Settings(backend_url=BACKEND, backend_flavour="vllm")])
+def test_a_valid_request_id_comes_back_and_reaches_vllm_with_a_suffix(client, backend):
     whole(backend)
     body = {"model": "llama3.2", "messages": USER, "stream": False}
     response = client.post("/api/chat", json=body, headers={"X-Request-ID": "abc.DEF_1-2"})
@@ -99,6 +116,7 @@ def test_errors_carry_the_request_id_too(client, backend):
     assert response.headers["X-Request-ID"] == "lost-1"
 
 
+@pytest.mark.parametrize("settings", [Settings(backend_url=BACKEND, backend_flavour="vllm")])
 def test_pass_through_sends_our_id_and_keeps_the_backends_own(client, backend):
     backend.add(responses.POST, CHAT_URL, json={}, headers={"X-Request-Id": "req_backend"})
     response = client.post("/v1/chat/completions", data=b"{}", headers={"X-Request-ID": "mine"})

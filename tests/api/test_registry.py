@@ -53,12 +53,12 @@ def test_delete_of_a_served_model_is_501(client, backend):
 
 def test_copy_of_an_unknown_source_is_404(client, backend):
     response = client.post("/api/copy", json={"source": "ghost", "destination": "x"})
-    assert ollama_error(response, 404) == 'model "ghost" not found, try pulling it first'
+    assert ollama_error(response, 404) == 'model "ghost" not found'
 
 
 def test_delete_of_an_unknown_model_is_404(client, backend):
     response = client.delete("/api/delete", json={"model": "ghost"})
-    assert ollama_error(response, 404) == 'model "ghost" not found, try pulling it first'
+    assert ollama_error(response, 404) == "model 'ghost' not found"
 
 
 @pytest.mark.parametrize("body", [{"source": "llama3.2"}, {"destination": "x"}])

@@ -149,7 +149,8 @@ def test_the_pod_runs_locked_down(rendered) -> None:
 
 def test_probes_use_the_proxys_health_endpoints(rendered) -> None:
     container = rendered.container
-    assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    # Liveness from the master's operations port: answered when every worker slot is taken.
+    assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "metrics"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -48,7 +49,9 @@ def backend_api() -> Iterator[responses.RequestsMock]:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr(catalogue_module, "time", SimpleNamespace(monotonic=fake.monotonic))
+    monkeypatch.setattr(
+        catalogue_module, "time", SimpleNamespace(monotonic=fake.monotonic, time=time.time)
+    )
     return fake
 
 
@@ -114,7 +117,7 @@ def test_unknown_models_are_ollamas_404(
     with pytest.raises(NotFound) as caught:
         make().resolve(requested)
     assert caught.value.status == 404
-    assert f'model "{requested}" not found' in caught.value.message
+    assert caught.value.message == f"model '{requested}' not found"
 
 
 ALIASES = ModelMapping(aliases={"qwen3": "Qwen/Qwen3-8B", "coder:7b": "Qwen/Qwen2.5-Coder-7B"})

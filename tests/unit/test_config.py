@@ -18,8 +18,8 @@ def test_empty_environment_gives_the_documented_defaults() -> None:
     assert (settings.host, settings.port) == ("0.0.0.0", 11434)
     assert settings.verify_ssl is True
     assert settings.mapping == ModelMapping()
-    assert settings.ollama_version == "0.12.11"
-    assert settings.backend_flavour == "generic"
+    assert settings.ollama_version == "0.30.0"
+    assert settings.backend_flavour == "auto"
     assert settings.thinking_control == "auto"
     assert settings.api_keys == frozenset()
     assert settings.extra_origins == ()
@@ -56,7 +56,9 @@ def test_blank_values_count_as_unset() -> None:
         ("MODELS_CACHE_TTL", "0", "models_cache_ttl", 0.0),
         ("MODELS_CACHE_TTL", "2.5", "models_cache_ttl", 2.5),
         ("BACKEND_FLAVOUR", "vLLM", "backend_flavour", "vllm"),
-        ("BACKEND_FLAVOUR", "llamacpp", "backend_flavour", "llamacpp"),
+        ("BACKEND_FLAVOUR", "llamacpp", "backend_flavour", "llama-cpp-python"),  # the old name
+        ("BACKEND_FLAVOUR", "Llama-Server", "backend_flavour", "llama-server"),
+        ("BACKEND_FLAVOUR", "auto", "backend_flavour", "auto"),
         ("BACKEND_FLAVOUR", "openrouter", "backend_flavour", "openrouter"),
         ("THINKING_CONTROL", "Reasoning_Effort", "thinking_control", "reasoning_effort"),
         ("THINKING_CONTROL", "none", "thinking_control", "none"),
@@ -102,7 +104,11 @@ def test_each_variable_is_parsed(variable: str, raw: str, attribute: str, expect
         ("OLLAMA_VERSION", "0.12.11-rc1", "numeric version"),
         ("DEFAULT_CONTEXT_LENGTH", "0", "between 1 and"),
         ("MODELS_CACHE_TTL", "-1", "zero or a positive"),
-        ("BACKEND_FLAVOUR", "ollama", "generic, vllm, llamacpp, openai, openrouter"),
+        (
+            "BACKEND_FLAVOUR",
+            "ollama",
+            "auto, generic, vllm, llama-server, llama-cpp-python, openai, openrouter",
+        ),
         ("THINKING_CONTROL", "always", "auto, none, chat_template_kwargs, reasoning_effort"),
         ("MAX_BODY_BYTES", "1023", "between 1024 and"),
         ("WORKER_CONNECTIONS", "0", "between 1 and 100000"),

@@ -63,7 +63,7 @@ def test_token_arrays_and_other_types_are_invalid_input(value: Any) -> None:
         ("vllm", False, {}),
         ("generic", True, {}),
         ("openai", True, {}),
-        ("llamacpp", True, {}),
+        ("llama-cpp-python", True, {}),
         ("openrouter", True, {}),
     ],
 )

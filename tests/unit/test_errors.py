@@ -58,7 +58,7 @@ from app.replies import JSON_MIMETYPE
         (b'{"detail":"Not Found"}', "Not Found"),
         # plain text, trimmed
         (b"  Bad Gateway\n", "Bad Gateway"),
-        (b"<html><body>502 Bad Gateway</body></html>", "<html><body>502 Bad Gateway</body></html>"),
+        (b"<html><body>502 Bad Gateway</body></html>", "HTTP 503"),  # never an error page
         ("Überlastet".encode(), "Überlastet"),
         (b"\xff\xfeoops", "\ufffd\ufffdoops"),
         # nothing usable: the fallback
@@ -127,7 +127,7 @@ def test_error_classes_carry_status_and_headers() -> None:
 def test_model_not_found_is_ollamas_404() -> None:
     error = model_not_found("Llama3:latest")
     assert error.status == 404
-    assert error.message == 'model "Llama3:latest" not found, try pulling it first'
+    assert error.message == "model 'Llama3:latest' not found"
 
 
 @pytest.fixture
@@ -166,14 +166,14 @@ def client() -> FlaskClient:
 @pytest.mark.parametrize(
     ("method", "path", "status", "body"),
     [
-        ("GET", "/api/show", 404, {"error": 'model "x" not found, try pulling it first'}),
+        ("GET", "/api/show", 404, {"error": "model 'x' not found"}),
         (
             "GET",
             "/v1/models",
             404,
             {
                 "error": {
-                    "message": 'model "x" not found, try pulling it first',
+                    "message": "model 'x' not found",
                     "type": "not_found_error",
                     "param": None,
                     "code": None,

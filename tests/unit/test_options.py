@@ -101,7 +101,7 @@ def test_standard_options_are_sent_to_every_flavour(name: str) -> None:
     [
         ("generic", False, "max_tokens"),
         ("vllm", False, "max_tokens"),
-        ("llamacpp", False, "max_tokens"),
+        ("llama-cpp-python", False, "max_tokens"),
         ("openrouter", False, "max_tokens"),
         ("openai", False, "max_completion_tokens"),
         ("openai", True, "max_tokens"),
@@ -153,7 +153,7 @@ EXTRAS = {
         ("vllm", {"top_k": 40, "min_p": 0.05, "repetition_penalty": 1.1}),
         ("openrouter", {"top_k": 40, "min_p": 0.05, "repetition_penalty": 1.1}),
         (
-            "llamacpp",
+            "llama-cpp-python",
             {
                 "top_k": 40,
                 "min_p": 0.05,

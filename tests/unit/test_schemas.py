@@ -209,10 +209,15 @@ def test_top_logprobs_must_be_a_whole_number(value: Any) -> None:
     )
 
 
-@pytest.mark.parametrize("schema", [chat_schema, generate_schema, model_schema, embed_schema])
+@pytest.mark.parametrize("schema", [chat_schema, model_schema, embed_schema])
 @pytest.mark.parametrize("body", [{}, {"model": None}, {"stream": False}])
 def test_missing_model_is_required(schema: Schema, body: dict[str, Any]) -> None:
     assert error_of(schema, body) == "model is required"
+
+
+@pytest.mark.parametrize("body", [{}, {"model": None}, {"model": ""}])
+def test_generate_loads_a_missing_model_as_empty(body: dict[str, Any]) -> None:
+    assert load(generate_schema, body).model == ""
 
 
 @pytest.mark.parametrize("schema", [chat_schema, model_schema])

@@ -146,9 +146,9 @@ OFF = {"chat_template_kwargs": {"enable_thinking": False, "thinking": False}}
         ("vllm", False, OFF),
         ("vllm", "low", {**ON, "reasoning_effort": "low"}),
         ("vllm", "max", {**ON, "reasoning_effort": "max"}),
-        ("llamacpp", True, ON),
-        ("llamacpp", False, {**OFF, "reasoning_effort": "none"}),
-        ("llamacpp", "medium", {**ON, "reasoning_effort": "medium"}),
+        ("llama-cpp-python", True, ON),
+        ("llama-cpp-python", False, {**OFF, "reasoning_effort": "none"}),
+        ("llama-cpp-python", "medium", {**ON, "reasoning_effort": "medium"}),
         ("openrouter", True, {"reasoning": {"enabled": True}}),
         ("openrouter", False, {"reasoning": {"enabled": False}}),
         ("openrouter", "low", {"reasoning": {"effort": "low"}}),
@@ -201,7 +201,7 @@ PREFILL = [*USER, {"role": "assistant", "content": "The weather in Tokyo is"}]
             False,
         ),
         ("generic", PREFILL, False),
-        ("llamacpp", PREFILL, False),
+        ("llama-cpp-python", PREFILL, False),
     ],
 )
 def test_vllm_is_told_to_continue_a_trailing_assistant_message(
@@ -277,7 +277,7 @@ def test_completions_max_tokens(flavour: str, num_predict: int, max_tokens: int)
 def test_completions_body_with_suffix_logprobs_format_and_stream() -> None:
     body = completions(
         stream=True,
-        flavour="llamacpp",
+        flavour="llama-cpp-python",
         raw=False,
         prompt="def add(a, b):\n",
         suffix="\n    return c\n",
@@ -312,14 +312,14 @@ def test_completions_reject_images() -> None:
         completions(prompt="p", images=[PNG])
 
 
-def test_llamacpp_gets_the_forms_llama_cpp_python_accepts() -> None:
+def test_llama_cpp_python_gets_the_forms_it_accepts() -> None:
     history = [
         *USER,
         {"role": "assistant", "tool_calls": [{"id": "c1", "function": {"name": "get_weather"}}]},
         {"role": "tool", "content": "22°C", "tool_name": "get_weather"},
     ]
     body = chat(
-        target("m", "llamacpp"),
+        target("m", "llama-cpp-python"),
         stream=False,
         messages=history,
         tools=[WEATHER_TOOL],
@@ -330,16 +330,23 @@ def test_llamacpp_gets_the_forms_llama_cpp_python_accepts() -> None:
     assert body["tool_choice"] == "auto"
     assert (body["logprobs"], body["top_logprobs"]) == (True, 1)
     assert body["response_format"] == {"type": "json_object", "schema": SCHEMA}
-    assert generate(target("m", "llamacpp"), prompt="hi", format=SCHEMA)["response_format"] == {
-        "type": "json_object",
-        "schema": SCHEMA,
-    }
+    generated = generate(target("m", "llama-cpp-python"), prompt="hi", format=SCHEMA)
+    assert generated["response_format"] == {"type": "json_object", "schema": SCHEMA}
 
 
-@pytest.mark.parametrize("flavour", ["generic", "vllm", "openai", "openrouter"])
-def test_other_flavours_get_the_standard_forms(flavour: str) -> None:
+@pytest.mark.parametrize(
+    ("flavour", "content"),
+    [
+        ("generic", ""),
+        ("vllm", None),
+        ("llama-server", None),
+        ("openai", None),
+        ("openrouter", None),
+    ],
+)
+def test_other_flavours_get_the_standard_forms(flavour: str, content: str | None) -> None:
     history = [*USER, {"role": "assistant", "tool_calls": [{"function": {"name": "f"}}]}]
     body = chat(target("m", flavour), messages=history, tools=[WEATHER_TOOL], logprobs=True)
-    assert body["messages"][1]["content"] is None
+    assert body["messages"][1]["content"] == content
     assert "tool_choice" not in body
     assert "top_logprobs" not in body

@@ -31,13 +31,17 @@ _DONE_REASONS = {
 class Timing:
     """Monotonic marks of one request, for Ollama's nanosecond durations."""
 
-    __slots__ = ("first", "headers", "last", "start")
+    __slots__ = ("first", "headers", "last", "sent", "start")
 
     def __init__(self) -> None:
         self.start = time.perf_counter_ns()
-        self.headers = 0
+        self.sent = 0  # the backend request left
+        self.headers = 0  # the backend's answer started (a whole answer: arrived)
         self.first = 0
         self.last = 0
+
+    def backend_asked(self) -> None:
+        self.sent = time.perf_counter_ns()
 
     def backend_answered(self) -> None:
         self.headers = time.perf_counter_ns()
@@ -138,13 +142,13 @@ class Translator:
         chunk.update(self._closing())
         return chunk
 
-    def _closing(self) -> dict[str, Any]:
+    def _closing(self, *, whole: bool = False) -> dict[str, Any]:
         reason = self.reader.check_finished()
         closing: dict[str, Any] = {"done": True, "done_reason": _DONE_REASONS.get(reason, "stop")}
         if self.conversation is not None:
             answer = {"role": "assistant", "content": "".join(self._answer)}
             closing["context"] = encode_context([*self.conversation, answer])
-        closing.update(self._metrics())
+        closing.update(self._metrics(whole=whole))
         return closing
 
     def _chunk(self, text: str, thinking: str) -> dict[str, Any]:
@@ -165,9 +169,6 @@ class Translator:
     def complete(self, completion: dict[str, Any]) -> dict[str, Any]:
         """One Ollama object for a non-streamed completion (chat or legacy)."""
         piece = self.reader.whole(completion)
-        # Without a stream there is no first-token mark: the whole exchange counts as decoding.
-        self.timing.first = self.timing.start
-        self.timing.last = time.perf_counter_ns()
         if self.conversation is not None:
             self._answer.append(piece.text)
         result = self._chunk(piece.text, piece.thinking)
@@ -176,23 +177,36 @@ class Translator:
             result["logprobs"] = tokens
         if self.reader.calls:
             (result["message"] if self.chat else result)["tool_calls"] = self._complete_calls()
-        result.update(self._closing())
+        result.update(self._closing(whole=True))
         return result
 
-    def _metrics(self) -> dict[str, int]:
+    def _metrics(self, *, whole: bool) -> dict[str, int]:
         timing = self.timing
         end = time.perf_counter_ns()
         metrics = {"total_duration": end - timing.start}
-        if timing.headers:
-            metrics["load_duration"] = timing.headers - timing.start
         usage = self.reader.usage or {}
         prompt_tokens = usage.get("prompt_tokens")
         completion_tokens = usage.get("completion_tokens")
         llama = self.reader.timings or {}
+        if whole:
+            # Ollama's time to get the model ready; here the proxy's own, up to the backend call.
+            asked = timing.sent or timing.start
+            metrics["load_duration"] = max(1, asked - timing.start)
+        elif timing.headers:
+            metrics["load_duration"] = timing.headers - timing.start
         if isinstance(llama.get("prompt_ms"), int | float):
             # llama.cpp measured its own prefill and decode: better than our view from outside.
             metrics["prompt_eval_duration"] = int(llama["prompt_ms"] * 1_000_000)
             metrics["eval_duration"] = int(llama.get("predicted_ms", 0) * 1_000_000)
+        elif whole:
+            # One answer, no first-token mark: the backend's time is split between prompt and
+            # generation in proportion to their token counts.
+            spent = (timing.headers or end) - (timing.sent or timing.start)
+            prompt = prompt_tokens if isinstance(prompt_tokens, int) and prompt_tokens > 0 else 1
+            made = completion_tokens if isinstance(completion_tokens, int) else 1
+            share = spent * prompt // (prompt + max(made, 1))
+            metrics["prompt_eval_duration"] = max(1, share)
+            metrics["eval_duration"] = max(1, spent - share)
         elif timing.first:
             metrics["prompt_eval_duration"] = timing.first - (timing.headers or timing.start)
             metrics["eval_duration"] = timing.last - timing.first

@@ -93,6 +93,16 @@ def capabilities(model: Model) -> list[str]:
     return caps
 
 
+def known_capabilities(model: Model) -> list[str] | None:
+    """The capabilities an operator declared or the backend reported (OpenRouter's
+    supported_parameters); None when they would only be guessed from the name."""
+    if model.declared.get("capabilities") or isinstance(
+        model.info.get("supported_parameters"), list
+    ):
+        return capabilities(model)
+    return None
+
+
 def parameter_size(model: Model) -> str:
     meta = _section(model, "meta")
     count = meta.get("n_params")
