@@ -21,6 +21,7 @@ from urllib3.exceptions import ProtocolError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from . import metrics
+from .backends_file import BackendSpec
 from .breaker import BackendBreaker
 from .config import Settings
 from .errors import BackendError, ProxyError, backend_message, client_fault
@@ -35,20 +36,24 @@ USER_AGENT = "ollama-openai-proxy"
 MAX_ERROR_BODY = 64 * 1024
 # Answers that say the backend (or the gateway in front of it) is down: the breaker counts them.
 DOWN_STATUSES = frozenset({502, 503, 504})
+FAILOVER_STATUSES = DOWN_STATUSES | {429}
 # Prepared-request templates kept per worker (one per backend path the proxy uses, and some).
 MAX_TEMPLATES = 64
 
 
 class CountingRetry(Retry):
-    """urllib3's Retry, counting each retry it allows in the metrics.
+    """urllib3's Retry, counting each retry it allows in the metrics (by backend: a subclass
+    per backend carries its name, since Retry.new() rebuilds from its own parameters only).
 
     `response.raw.retries.history` also lists them, but only for requests that finally got a
     response; a request whose retries all failed leaves no response to read it from.
     """
 
+    backend = "default"
+
     def increment(self, *args: Any, **kwargs: Any) -> Self:
         retry = super().increment(*args, **kwargs)  # raises when no retry is left
-        metrics.backend_retry("connect")
+        metrics.backend_retry(self.backend, "connect")
         return retry
 
 
@@ -61,33 +66,45 @@ def dumps(payload: Any) -> bytes:
 
 
 class Backend:
-    def __init__(self, settings: Settings, breaker: BackendBreaker | None = None) -> None:
-        self.base_url = settings.backend_url
+    """One backend: its pool, timeouts, retries, breaker, dialect and in-flight count."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        breaker: BackendBreaker | None = None,
+        spec: BackendSpec | None = None,
+    ) -> None:
+        spec = spec or settings.backends[0]
+        self.spec = spec
+        self.name = spec.name
+        self.base_url = spec.base_url
         parts = urlsplit(self.base_url)
         # Shown in error messages: host and port only, never credentials embedded in the URL.
         self.display = parts.hostname or "backend"
         if parts.port:
             self.display += f":{parts.port}"
-        self.timeout = (settings.connect_timeout, settings.request_timeout)
+        self.timeout = (spec.connect_timeout, spec.request_timeout)
         self.breaker = breaker or BackendBreaker(
-            settings.breaker_fail_max, settings.breaker_reset_timeout
+            settings.breaker_fail_max, settings.breaker_reset_timeout, backend=spec.name
         )
         self.verify = settings.verify_ssl
-        # BACKEND_FLAVOUR, or `generic` until the backend's first model list tells (`auto`).
-        self.flavour: Flavour = flavour("generic" if settings.backend_flavour == AUTO
-                                        else settings.backend_flavour)  # fmt: skip
-        self.detecting = settings.backend_flavour == AUTO
-        self.session = self._make_session(settings)
+        # The configured flavour, or `generic` until the backend's first model list tells (auto).
+        self.flavour: Flavour = flavour("generic" if spec.flavour == AUTO else spec.flavour)
+        self.detecting = spec.flavour == AUTO
+        # Requests this worker has in flight here (streams until their end): the router's load.
+        self.in_flight = 0
+        self.session = self._make_session(settings, spec)
         self.adapter = self.session.get_adapter(self.base_url)
         # Resolved once: requests would re-read the proxy variables (and ~/.netrc) every call.
         self.proxies = requests.utils.get_environ_proxies(self.base_url)
         self._templates: dict[tuple[str, str], requests.PreparedRequest] = {}
 
-    def _make_session(self, settings: Settings) -> requests.Session:
-        """The worker's one Session: it owns the connection pool and the retry policy."""
+    def _make_session(self, settings: Settings, spec: BackendSpec) -> requests.Session:
+        """The worker's Session for this backend: it owns the pool and the retry policy."""
         session = requests.Session()
         session.trust_env = False
-        retry = CountingRetry(
+        counting = type("CountingRetry", (CountingRetry,), {"backend": spec.name})
+        retry = counting(
             total=settings.max_retries,
             connect=settings.max_retries,  # the request never left: safe for POST too
             read=0,  # once the backend may have seen the request, a retry could duplicate work
@@ -105,8 +122,8 @@ class Backend:
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
-        if settings.api_key:
-            session.headers["Authorization"] = f"Bearer {settings.api_key}"
+        if spec.api_key:
+            session.headers["Authorization"] = f"Bearer {spec.api_key}"
         return session
 
     def url(self, path: str) -> str:
@@ -154,35 +171,48 @@ class Backend:
         """
         wait = self.breaker.retry_in()
         if wait > 0:
-            metrics.backend_error("breaker_open")
+            metrics.backend_error(self.name, "breaker_open")
             seconds = math.ceil(wait)
             raise BackendError(
                 f"backend {self.display} is unavailable after repeated failures; "
                 f"the proxy will try it again in {seconds}s",
                 503,
                 {"Retry-After": str(seconds)},
+                failover=True,  # skipped, never waited on
             )
         timeouts = self.timeout if timeout is None else (min(self.timeout[0], timeout), timeout)
         uuid_only = self.flavour.request_id is RequestIdForm.UUID
-        headers, sent_id = _with_request_id(headers, uuid_only)
+        headers, sent_id = _with_request_id(headers, uuid_only, self.name)
         prepared = self._prepare(method, path, body, headers)
         started = time.perf_counter()
+        self._in_flight(+1)
         try:
             response = self._send_with_stale_retry(prepared, stream, timeouts)
             if not stream:
                 response.content  # noqa: B018  the body is part of the exchange: read it now
         except requests.RequestException as exc:
+            self._in_flight(-1)
             self.breaker.record_failure(exc)
             if _read_timed_out(exc):
-                metrics.backend_error("timeout")
+                # It may be generating: no other deployment gets the request.
+                metrics.backend_error(self.name, "timeout")
                 raise BackendError(
                     f"backend {self.display} did not answer within {timeouts[1]:g}s", 504
                 ) from None
-            metrics.backend_error("connect")
-            raise BackendError(f"backend {self.display} unreachable: {_reason(exc)}", 502) from None
+            metrics.backend_error(self.name, "connect")
+            raise BackendError(
+                f"backend {self.display} unreachable: {_reason(exc)}", 502, failover=True
+            ) from None
+        except BaseException:
+            self._in_flight(-1)
+            raise
+        if stream:
+            self._release_on_close(response)
+        else:
+            self._in_flight(-1)
         elapsed = time.perf_counter() - started
         status = response.status_code
-        metrics.backend_answered(path.partition("?")[0], elapsed, status)
+        metrics.backend_answered(self.name, path.partition("?")[0], elapsed, status)
         # The breaker is for a backend that is down or hung: a gateway status says so. Any other
         # answer (a fast 500 included: llama-cpp-python answers bad requests so) shows it alive.
         if status in DOWN_STATUSES:
@@ -192,6 +222,25 @@ class Backend:
         if log.isEnabledFor(logging.DEBUG):
             _log_exchange(method, path, response, sent_id, elapsed)
         return response
+
+    def _in_flight(self, change: int) -> None:
+        self.in_flight += change
+        metrics.backend_in_flight(self.name, change)
+
+    def _release_on_close(self, response: requests.Response) -> None:
+        """A streamed answer is in flight until it is closed, which every path that ends one
+        does (the relay at its end, an error read, a client gone)."""
+        close = response.close
+        released = False
+
+        def close_and_release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._in_flight(-1)
+            close()
+
+        response.close = close_and_release  # type: ignore[method-assign]
 
     def learn_dialect(self, listing: Any, headers: Mapping[str, str]) -> None:
         """With BACKEND_FLAVOUR=auto: the dialect, from the first model list (and its headers)
@@ -228,7 +277,7 @@ class Backend:
     def stream_broke(self, exc: BaseException, kind: str = "stream_broken") -> None:
         """A response that had started failed mid-body: counts for the breaker and metrics."""
         self.breaker.record_failure(exc)
-        metrics.backend_error(kind)
+        metrics.backend_error(self.name, kind)
 
     def _send_with_stale_retry(
         self, prepared: requests.PreparedRequest, stream: bool, timeouts: tuple[float, float]
@@ -245,7 +294,7 @@ class Backend:
         except requests.ConnectionError as exc:
             if not _is_stale_socket(exc):
                 raise
-        metrics.backend_retry("stale_connection")
+        metrics.backend_retry(self.name, "stale_connection")
         return attempt()
 
     def post(self, path: str, payload: Any, *, stream: bool = False) -> requests.Response:
@@ -281,6 +330,8 @@ def raise_for_status(response: requests.Response) -> None:
     message = backend_message(body, f"HTTP {status} from {urlsplit(response.url).path}")
     retry_after = response.headers.get("Retry-After")
     headers = {"Retry-After": retry_after} if retry_after else None
+    # A rate limit or a gateway error: the request was not worked on, another deployment may.
+    failover = status in FAILOVER_STATUSES
     if status == 500 and client_fault(message):
         # Some servers (llama.cpp's, llama-cpp-python's) answer a request they cannot take with
         # 500; Ollama answers those 400, and a client should not retry them.
@@ -288,10 +339,12 @@ def raise_for_status(response: requests.Response) -> None:
     if status < 500:
         # 4xx keep status and message (a bad request, a context overflow, a rate limit...);
         # 422 is FastAPI's validation status, which Ollama clients know as 400.
-        raise ProxyError(message, 400 if status == 422 else status, headers)
+        raise ProxyError(message, 400 if status == 422 else status, headers, failover=failover)
     if status in (503, 504):
-        raise BackendError(f"backend unavailable (HTTP {status}): {message}", status, headers)
-    raise BackendError(f"backend error (HTTP {status}): {message}", 502)
+        raise BackendError(
+            f"backend unavailable (HTTP {status}): {message}", status, headers, failover=failover
+        )
+    raise BackendError(f"backend error (HTTP {status}): {message}", 502, failover=failover)
 
 
 def _log_exchange(
@@ -314,14 +367,14 @@ def _log_exchange(
 
 
 def _with_request_id(
-    headers: Mapping[str, str] | None, uuid_only: bool
+    headers: Mapping[str, str] | None, uuid_only: bool, backend: str
 ) -> tuple[Mapping[str, str] | None, str | None]:
     """The headers with this request's ID for the backend (replacing a client's own)."""
     request_id = current()
     if request_id is None:
         return headers, None
     sent = upstream_id(request_id, uuid_only=uuid_only)
-    note_upstream(sent)
+    note_upstream(sent, backend)
     merged = {k: v for k, v in (headers or {}).items() if k.lower() != "x-request-id"}
     merged["X-Request-ID"] = sent
     return merged, sent

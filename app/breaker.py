@@ -31,16 +31,26 @@ def _fail(exc: BaseException) -> NoReturn:
 class StateReporter(pybreaker.CircuitBreakerListener):
     """Publishes every state change: the state gauge, the transitions counter, a log line."""
 
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+
     def state_change(
         self,
         cb: pybreaker.CircuitBreaker,
         old_state: pybreaker.CircuitBreakerState | None,
         new_state: pybreaker.CircuitBreakerState,
     ) -> None:
-        metrics.breaker_state(new_state.name)
+        metrics.breaker_state(self.backend, new_state.name)
         level = logging.WARNING if new_state.name == pybreaker.STATE_OPEN else logging.INFO
         old = old_state.name if old_state is not None else "none"
-        log.log(level, "circuit breaker %s -> %s", old, new_state.name)
+        log.log(
+            level,
+            "circuit breaker of backend %s: %s -> %s",
+            self.backend,
+            old,
+            new_state.name,
+            extra={"backend": self.backend},
+        )
 
 
 class BackendBreaker:
@@ -49,16 +59,18 @@ class BackendBreaker:
         fail_max: int,
         reset_timeout: float,
         listeners: Iterable[pybreaker.CircuitBreakerListener] = (),
+        *,
+        backend: str = "default",
     ) -> None:
         self._storage = pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
         self._breaker = pybreaker.CircuitBreaker(
             fail_max=fail_max,
             reset_timeout=reset_timeout,
             state_storage=self._storage,
-            name="backend",
-            listeners=[StateReporter(), *listeners],
+            name=backend,
+            listeners=[StateReporter(backend), *listeners],
         )
-        metrics.breaker_state(pybreaker.STATE_CLOSED, changed=False)
+        metrics.breaker_state(backend, pybreaker.STATE_CLOSED, changed=False)
 
     @property
     def state(self) -> str:

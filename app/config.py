@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from . import backends_file
+from .backends_file import BackendSpec, Defaults
 from .flavours import ALIASES, AUTO, FLAVOURS, ThinkStyle
 
 T = TypeVar("T")
@@ -68,6 +70,25 @@ class Settings:
     header_timeout: float = 10.0
     body_timeout: float = 60.0
     write_timeout: float = 60.0
+    # BACKENDS_FILE: several backends; empty means the one the variables above describe.
+    backend_specs: tuple[BackendSpec, ...] = ()
+    # Ordered fallback models per model, tried when every deployment of a model failed.
+    fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def backends(self) -> tuple[BackendSpec, ...]:
+        if self.backend_specs:
+            return self.backend_specs
+        return (
+            BackendSpec(
+                name="default",
+                base_url=self.backend_url,
+                api_key=self.api_key,
+                flavour=self.backend_flavour,
+                connect_timeout=self.connect_timeout,
+                request_timeout=self.request_timeout,
+            ),
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -115,6 +136,20 @@ class Settings:
             body_timeout=reader.get("BODY_TIMEOUT", cls.body_timeout, _positive_float),
             write_timeout=reader.get("WRITE_TIMEOUT", cls.write_timeout, _positive_float),
         )
+        path = env.get("BACKENDS_FILE", "").strip()
+        if path:
+            defaults = Defaults(
+                settings.backend_flavour,
+                settings.connect_timeout,
+                settings.request_timeout,
+                _backend_url,
+                _flavour_name,
+            )
+            try:
+                specs, fallbacks = backends_file.load(path, env, defaults)
+            except (ValueError, OSError) as exc:
+                raise ConfigError(f"BACKENDS_FILE={path!r} is invalid: {exc}") from None
+            settings = replace(settings, backend_specs=specs, fallbacks=fallbacks)
         if settings.metrics_port == settings.port:
             raise ConfigError(
                 f"METRICS_PORT={str(settings.metrics_port)!r} is invalid: "

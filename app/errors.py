@@ -11,18 +11,29 @@ from typing import Any
 
 
 class ProxyError(Exception):
-    """An error with the HTTP status and message a client should see."""
+    """An error with the HTTP status and message a client should see.
+
+    `failover`: the backend failed before it could have started on the request (refused,
+    unreachable, its breaker open, or it answered 429/502/503/504): another deployment of the
+    model may take it.
+    """
 
     status = 500
 
     def __init__(
-        self, message: str, status: int | None = None, headers: dict[str, str] | None = None
+        self,
+        message: str,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        *,
+        failover: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
         if status is not None:
             self.status = status
         self.headers = headers or {}
+        self.failover = failover
 
 
 class BadRequest(ProxyError):

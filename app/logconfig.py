@@ -23,6 +23,7 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 ENVIRON_PREFIX = "proxy."
 ACCESS_EXTRAS = (
     "request_id",
+    "backend",
     "backend_request_id",
     "endpoint",
     "model",

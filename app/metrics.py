@@ -66,30 +66,49 @@ COMPLETION_TOKENS = Counter(
     "Generated tokens the backend reported (streamed pieces when it reports no usage)",
     ["endpoint", "model"],
 )
+# `backend` is a name from the configuration (BACKENDS_FILE, or "default"): a closed set.
 BACKEND_LATENCY = Histogram(
     "proxy_backend_request_duration_seconds",
     "From sending a backend request to its response headers (retries included)",
-    ["path"],
+    ["backend", "path"],
     buckets=REQUEST_BUCKETS,
 )
 BACKEND_ERRORS = Counter(
     "proxy_backend_errors_total",
     "Failed backend exchanges by kind: connect, timeout, http_4xx, http_5xx, stream_broken, "
     "stream_timeout, breaker_open",
-    ["kind"],
+    ["backend", "kind"],
 )
 BACKEND_RETRIES = Counter(
     "proxy_backend_retries_total",
     "Backend requests sent again: connect (connection not made), stale_connection",
-    ["kind"],
+    ["backend", "kind"],
+)
+BACKEND_IN_FLIGHT = Gauge(
+    "proxy_backend_requests_in_flight",
+    "Backend requests being answered now (streams until their end), summed over live workers",
+    ["backend"],
+    multiprocess_mode="livesum",
+)
+FAILOVERS = Counter(
+    "proxy_failovers_total",
+    "Requests sent to another deployment after this backend failed before answering",
+    ["backend"],
+)
+FALLBACKS = Counter(
+    "proxy_fallbacks_total",
+    "Requests served by a fallback model after every deployment of theirs failed",
 )
 BREAKER_STATE = Gauge(
     "proxy_breaker_state",
     "Circuit breaker state, worst over live workers: 0 closed, 1 half-open, 2 open",
+    ["backend"],
     multiprocess_mode="livemax",
 )
 BREAKER_TRANSITIONS = Counter(
-    "proxy_breaker_transitions_total", "Circuit breaker state changes, by new state", ["to"]
+    "proxy_breaker_transitions_total",
+    "Circuit breaker state changes, by new state",
+    ["backend", "to"],
 )
 
 _models: set[str] = set()
@@ -153,26 +172,38 @@ class StreamWatch:
         return duration
 
 
-def backend_answered(path: str, seconds: float, status: int) -> None:
-    BACKEND_LATENCY.labels(backend_path_label(path)).observe(seconds)
+def backend_answered(backend: str, path: str, seconds: float, status: int) -> None:
+    BACKEND_LATENCY.labels(backend, backend_path_label(path)).observe(seconds)
     if status >= 500:
-        BACKEND_ERRORS.labels("http_5xx").inc()
+        BACKEND_ERRORS.labels(backend, "http_5xx").inc()
     elif status >= 400:
-        BACKEND_ERRORS.labels("http_4xx").inc()
+        BACKEND_ERRORS.labels(backend, "http_4xx").inc()
 
 
-def backend_error(kind: str) -> None:
-    BACKEND_ERRORS.labels(kind).inc()
+def backend_error(backend: str, kind: str) -> None:
+    BACKEND_ERRORS.labels(backend, kind).inc()
 
 
-def backend_retry(kind: str) -> None:
-    BACKEND_RETRIES.labels(kind).inc()
+def backend_retry(backend: str, kind: str) -> None:
+    BACKEND_RETRIES.labels(backend, kind).inc()
 
 
-def breaker_state(state: str, *, changed: bool = True) -> None:
-    BREAKER_STATE.set(BREAKER_STATES.get(state, 2))
+def backend_in_flight(backend: str, change: int) -> None:
+    BACKEND_IN_FLIGHT.labels(backend).inc(change)
+
+
+def failover(backend: str) -> None:
+    FAILOVERS.labels(backend).inc()
+
+
+def fallback() -> None:
+    FALLBACKS.inc()
+
+
+def breaker_state(backend: str, state: str, *, changed: bool = True) -> None:
+    BREAKER_STATE.labels(backend).set(BREAKER_STATES.get(state, 2))
     if changed:
-        BREAKER_TRANSITIONS.labels(state).inc()
+        BREAKER_TRANSITIONS.labels(backend, state).inc()
 
 
 def init_request_metrics(app: Flask) -> PrometheusMetrics:

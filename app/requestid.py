@@ -44,10 +44,11 @@ def upstream_id(request_id: str, *, uuid_only: bool = False) -> str:
     return f"{request_id}-{random.getrandbits(32):08x}"
 
 
-def note_upstream(sent_id: str) -> None:
-    """Puts the ID a backend call carried on the request's access line."""
+def note_upstream(sent_id: str, backend: str) -> None:
+    """Puts the ID a backend call carried, and the backend's name, on the request's access
+    line (the last call's: the backend that answered)."""
     if has_request_context():
-        annotate(request.environ, backend_request_id=sent_id)
+        annotate(request.environ, backend_request_id=sent_id, backend=backend)
 
 
 def init_request_id(app: Flask) -> None:

@@ -1,4 +1,5 @@
-"""The per-worker objects every request shares: settings, the backend client, the catalogue."""
+"""The per-worker objects every request shares: settings, the backends, the catalogue, the
+router."""
 
 from __future__ import annotations
 
@@ -9,9 +10,7 @@ from flask import current_app
 from .backend import Backend
 from .catalogue import Catalogue
 from .config import Settings
-from .flavours import ThinkStyle
-from .translate.models import Model
-from .translate.ollama.to_backend import Target
+from .router import Router
 
 EXTENSION = "ollama_proxy"
 
@@ -19,21 +18,21 @@ EXTENSION = "ollama_proxy"
 @dataclass(frozen=True)
 class Services:
     settings: Settings
-    backend: Backend
+    backends: dict[str, Backend]
     catalogue: Catalogue
+    router: Router
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
-        backend = Backend(settings)
-        catalogue = Catalogue(backend, settings.mapping, settings.models_cache_ttl)
-        return cls(settings, backend, catalogue)
+        backends = {spec.name: Backend(settings, spec=spec) for spec in settings.backends}
+        catalogue = Catalogue(list(backends.values()), settings.mapping, settings.models_cache_ttl)
+        router = Router(backends, catalogue.resolve, settings.fallbacks, settings.thinking_control)
+        return cls(settings, backends, catalogue, router)
 
-    def target(self, model: Model) -> Target:
-        """Where a request for `model` goes, and in which dialect."""
-        flavour = self.backend.flavour
-        control = self.settings.thinking_control
-        style = flavour.think_style if control == "auto" else ThinkStyle(control)
-        return Target(model.backend_id, flavour, style)
+    @property
+    def backend(self) -> Backend:
+        """The first backend: where a request that names no model goes."""
+        return next(iter(self.backends.values()))
 
 
 def services() -> Services:

@@ -29,8 +29,9 @@ def embed() -> Response:
     if not inputs:  # Ollama answers an empty input locally; OpenAI backends would 400
         return json_response({"model": request.model, "embeddings": []})
     asked = time.perf_counter_ns()
-    tokens, raw = embed_call(
-        service.backend, service.target(model), inputs, truncate=request.truncate
+    tokens, raw = service.router.exchange(
+        model,
+        lambda route: embed_call(route.backend, route.target, inputs, truncate=request.truncate),
     )
     # Thousands of floats per input: normalised and encoded off the event loop when large.
     size = 8 * sum(len(vector) for vector in raw)
@@ -57,5 +58,8 @@ def embeddings() -> Response:
         raise scheduler_not_found(request.model) from None
     if not request.prompt:
         return json_response({"embedding": []})
-    _, raw = embed_call(service.backend, service.target(model), [request.prompt], truncate=True)
+    _, raw = service.router.exchange(
+        model,
+        lambda route: embed_call(route.backend, route.target, [request.prompt], truncate=True),
+    )
     return json_response({"embedding": raw[0]})

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response
 
 from .. import offload
 from ..body import json_body
 from ..errors import BadRequest, model_not_found
 from ..replies import NDJSON_MIMETYPE, json_response, stream_response
+from ..router import Route
 from ..services import services
 from ..translate.models import Model
 from ..translate.ollama.context import conversation, decode
@@ -48,6 +51,14 @@ def _translator(
     )
 
 
+def _answer(
+    route: Route, path: str, body: dict[str, Any], translator: Translator, *, stream: bool
+) -> Response:
+    if stream:
+        return stream_answer(route.backend, path, body, translator)
+    return json_response(whole_answer(route.backend, path, body, translator))
+
+
 @bp.post("/api/chat")
 def chat() -> Response:
     request = load(chat_schema, json_body())
@@ -56,17 +67,18 @@ def chat() -> Response:
     _check_think(request, model)
     if not request.messages:
         return json_response(load_reply(request.model, request.keep_alive, chat=True))
-    target = service.target(model)
     translator = _translator(request, chat=True)
-    backend = service.backend
-    if request.stream and request.tools and not target.flavour.streams_tool_calls:
-        body = offload.for_request(chat_body, request, target, stream=False)
-        result = whole_answer(backend, CHAT_PATH, body, translator)
-        return stream_response(replay_lines(result, chat=True), NDJSON_MIMETYPE)
-    body = offload.for_request(chat_body, request, target, stream=request.stream)
-    if request.stream:
-        return stream_answer(backend, CHAT_PATH, body, translator)
-    return json_response(whole_answer(backend, CHAT_PATH, body, translator))
+
+    def attempt(route: Route) -> Response:
+        target = route.target
+        if request.stream and request.tools and not target.flavour.streams_tool_calls:
+            body = offload.for_request(chat_body, request, target, stream=False)
+            result = whole_answer(route.backend, CHAT_PATH, body, translator)
+            return stream_response(replay_lines(result, chat=True), NDJSON_MIMETYPE)
+        body = offload.for_request(chat_body, request, target, stream=request.stream)
+        return _answer(route, CHAT_PATH, body, translator, stream=request.stream)
+
+    return service.router.exchange(model, attempt)
 
 
 @bp.post("/api/generate")
@@ -81,27 +93,28 @@ def generate() -> Response:
     _check_think(request, model)
     if not request.prompt:
         return json_response(load_reply(request.model, request.keep_alive, chat=False))
-    target = service.target(model)
-    if request.suffix and not request.raw and not target.flavour.suffix:
-        raise BadRequest(f'"{request.model}" does not support insert')
     if request.raw or request.suffix:
         # Untemplated prompts: no conversation to carry, so no context (as in raw Ollama).
         translator = _translator(request, chat=False)
-        path = COMPLETIONS_PATH
-        body = completions_body(
-            request,
-            target,
-            stream=request.stream,
-            default_max_tokens=service.settings.completions_max_tokens,
-        )
-    else:
-        history = offload.for_request(decode, request.context)
-        turns = conversation(request.prompt, request.system, history)
-        translator = _translator(request, chat=False, turns=turns)
-        path = CHAT_PATH
+        max_tokens = service.settings.completions_max_tokens
+
+        def untemplated(route: Route) -> Response:
+            if request.suffix and not request.raw and not route.target.flavour.suffix:
+                raise BadRequest(f'"{request.model}" does not support insert')
+            body = completions_body(
+                request, route.target, stream=request.stream, default_max_tokens=max_tokens
+            )
+            return _answer(route, COMPLETIONS_PATH, body, translator, stream=request.stream)
+
+        return service.router.exchange(model, untemplated)
+    history = offload.for_request(decode, request.context)
+    turns = conversation(request.prompt, request.system, history)
+    translator = _translator(request, chat=False, turns=turns)
+
+    def templated(route: Route) -> Response:
         body = offload.for_request(
-            generate_chat_body, request, target, turns, stream=request.stream
+            generate_chat_body, request, route.target, turns, stream=request.stream
         )
-    if request.stream:
-        return stream_answer(service.backend, path, body, translator)
-    return json_response(whole_answer(service.backend, path, body, translator))
+        return _answer(route, CHAT_PATH, body, translator, stream=request.stream)
+
+    return service.router.exchange(model, templated)

@@ -11,11 +11,17 @@ from __future__ import annotations
 
 from flask import Response, request
 
+from .. import offload
+from ..backend import FAILOVER_STATUSES, Backend
 from ..body import raw_body
 from ..error_handlers import openai_error_body
+from ..errors import BackendError
 from ..observe import Exchange
+from ..replies import json_response
+from ..router import Route
 from ..services import services
 from ..stream import Relay, raw_batches
+from ..translate.openai_models import model_field, model_list, with_model
 from . import bp
 from .paths import backend_path
 
@@ -72,20 +78,51 @@ def forward(path: str) -> Response:
         headers["Authorization"] = authorization
     target = backend_path(request.environ)
     body = raw_body()
-    response = service.backend.send(
-        request.method, target, body or None, stream=True, headers=headers
-    )
+    if len(service.backends) == 1:
+        # One backend: the body is relayed without even being parsed.
+        return relay(service.backend, request.method, target, body, headers)
+    if request.method == "GET" and target.partition("?")[0] == "/models":
+        return json_response(model_list(service.catalogue.models()))
+    name = offload.for_request(model_field, body)
+    if name is None:  # nothing names a model: the first backend serves it
+        return relay(service.backend, request.method, target, body, headers)
+    model = service.catalogue.resolve(name)
+
+    def attempt(route: Route) -> Response:
+        # The backend's own id where it differs from the client's name (a prefix, an alias).
+        wanted = route.target.backend_model
+        payload = body if wanted == name else offload.for_request(with_model, body, wanted)
+        return relay(route.backend, request.method, target, payload, headers, last=route.last)
+
+    return service.router.exchange(model, attempt)
+
+
+def relay(
+    backend: Backend,
+    method: str,
+    target: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    last: bool = True,
+) -> Response:
+    """The backend's answer, relayed as it arrives. A rate limit or gateway error is the answer
+    only when no other deployment is left (`last`); before that it is a failover."""
+    response = backend.send(method, target, body or None, stream=True, headers=headers)
+    if not last and response.status_code in FAILOVER_STATUSES:
+        response.close()
+        raise BackendError(f"HTTP {response.status_code}", 502, failover=True)
     sse = response.headers.get("Content-Type", "").startswith("text/event-stream")
     # The body is not parsed: the model is unknown, and the tokens are not counted.
-    relay = Relay(
+    streamed = Relay(
         response,
-        service.backend,
+        backend,
         Verbatim(sse),
         Exchange(None) if sse else None,  # SSE answers are streams in the metrics
         batches=raw_batches(response),
         count_tokens=False,
     )
-    relayed = relay.respond(response.headers.get("Content-Type", "application/octet-stream"))
+    relayed = streamed.respond(response.headers.get("Content-Type", "application/octet-stream"))
     relayed.status_code = response.status_code
     for name, value in response.headers.items():
         lowered = name.lower()

@@ -1,7 +1,9 @@
-"""A model as clients name it and as the backend serves it.
+"""A model as clients name it, and where it is served.
 
 Ollama names are `[namespace/]model:tag` with `latest` as the default tag, matched without
-regard to case. A backend id without a tag is shown as `<id>:latest`.
+regard to case. A backend id without a tag is shown as `<id>:latest`. One model may have
+several deployments: the same model served by several backends (replicas), each under its
+own backend id.
 """
 
 from __future__ import annotations
@@ -22,9 +24,24 @@ def name_key(name: str) -> str:
 
 
 @dataclass(frozen=True)
+class Deployment:
+    backend: str  # the backend's configured name
+    backend_id: str  # what that backend is asked for
+    info: Mapping[str, Any] = field(default_factory=dict)  # its /v1/models entry
+
+
+@dataclass(frozen=True)
 class Model:
     name: str  # what Ollama clients see, e.g. "llama3.2:latest"
-    backend_id: str  # what the backend is asked for
-    info: Mapping[str, Any] = field(default_factory=dict)  # the backend's /v1/models entry
+    deployments: tuple[Deployment, ...]
     # What MODEL_MAPPING_FILE's "models" says about it (context_length, capabilities): it wins.
     declared: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def backend_id(self) -> str:
+        """The id of its first deployment: what listings describe it by."""
+        return self.deployments[0].backend_id
+
+    @property
+    def info(self) -> Mapping[str, Any]:
+        return self.deployments[0].info

@@ -199,7 +199,14 @@ def test_counters_add_up_exactly_over_both_workers(observed) -> None:
     # Tokens of streamed and whole answers: exactly what the clients were told.
     assert delta("proxy_prompt_tokens_total", **STREAM) == tokens["prompt"]
     assert delta("proxy_completion_tokens_total", **STREAM) == tokens["completion"]
-    assert delta("proxy_backend_request_duration_seconds_count", path="/chat/completions") == chats
+    assert (
+        delta(
+            "proxy_backend_request_duration_seconds_count",
+            backend="default",
+            path="/chat/completions",
+        )
+        == chats
+    )
     assert value(after, "proxy_streams_in_flight", endpoint="/api/chat") == 0
     # Both workers sample their process; the master is not a worker.
     assert {
@@ -221,7 +228,7 @@ def test_in_flight_streams_and_breaker_state_while_open_and_after(observed) -> N
     with open_streams(proxy, [SLOW_SHORT] * 2 + [SLOW_LONG] * 4) as streams:
         during = scrape(proxy)
         assert value(during, "proxy_streams_in_flight", endpoint="/api/chat") == 6
-        assert value(during, "proxy_breaker_state") == 0
+        assert value(during, "proxy_breaker_state", backend="default") == 0
         for reader in streams[:2]:  # the short ones run to their end
             assert json.loads(list(reader)[-1])["done"] is True
         assert in_flight(proxy) == 4
@@ -236,7 +243,7 @@ def test_in_flight_streams_and_breaker_state_while_open_and_after(observed) -> N
         )
 
     assert (delta("completed"), delta("client_disconnect")) == (2, 4)
-    assert value(after, "proxy_breaker_state") == 0
+    assert value(after, "proxy_breaker_state", backend="default") == 0
 
     def backend_hung_up_on() -> int:
         with backend.lock:
@@ -253,31 +260,35 @@ def test_breaker_state_reads_open_then_closed_and_logs_keep_to_log_level(start_p
             BREAKER_RESET_TIMEOUT="1",
             LOG_LEVEL="WARNING",
         )
-        assert value(scrape(proxy), "proxy_breaker_state") == 0
+        assert value(scrape(proxy), "proxy_breaker_state", backend="default") == 0
 
         def fail() -> bool:
             body = chat("[[status:503]]", stream=False)
             httpx.post(proxy.url + "/api/chat", json=body, headers={"Connection": "close"})
-            return value(scrape(proxy), "proxy_breaker_state") == 2
+            return value(scrape(proxy), "proxy_breaker_state", backend="default") == 2
 
         assert wait_for(fail, 5.0), "the breaker never opened"
         opened = scrape(proxy)
-        assert value(opened, "proxy_breaker_transitions_total", to="open") >= 1
-        assert value(opened, "proxy_backend_errors_total", kind="http_5xx") >= 2
+        assert value(opened, "proxy_breaker_transitions_total", backend="default", to="open") >= 1
+        assert value(opened, "proxy_backend_errors_total", backend="default", kind="http_5xx") >= 2
 
         def succeed() -> bool:
             body = chat("hello", stream=False)
             httpx.post(proxy.url + "/api/chat", json=body, headers={"Connection": "close"})
-            return value(scrape(proxy), "proxy_breaker_state") == 0
+            return value(scrape(proxy), "proxy_breaker_state", backend="default") == 0
 
         time.sleep(1.0)  # BREAKER_RESET_TIMEOUT: then a trial request may close it again
         assert wait_for(succeed, 5.0), "the breaker never closed"
         closed = scrape(proxy)
-        assert value(closed, "proxy_breaker_transitions_total", to="half-open") >= 1
-        assert value(closed, "proxy_breaker_transitions_total", to="closed") >= 1
+        assert (
+            value(closed, "proxy_breaker_transitions_total", backend="default", to="half-open") >= 1
+        )
+        assert value(closed, "proxy_breaker_transitions_total", backend="default", to="closed") >= 1
     lines = log_lines(proxy)
     assert {line["level"] for line in lines} <= {"WARNING", "ERROR", "CRITICAL"}
-    assert any(line["message"] == "circuit breaker closed -> open" for line in lines)
+    assert any(
+        line["message"] == "circuit breaker of backend default: closed -> open" for line in lines
+    )
 
 
 def test_a_killed_worker_is_replaced_and_its_live_gauges_go_with_it(start_proxy) -> None:

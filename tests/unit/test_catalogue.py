@@ -18,7 +18,7 @@ from app.backend import Backend
 from app.catalogue import Catalogue
 from app.config import ModelMapping, Settings
 from app.errors import BackendError, NotFound
-from app.translate.models import Model, ollama_name
+from app.translate.models import Deployment, Model, ollama_name
 
 BASE = "http://backend.test/v1"
 MODELS_URL = f"{BASE}/models"
@@ -57,7 +57,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 def make(mapping: ModelMapping | None = None, ttl: float = 10.0) -> Catalogue:
     backend = Backend(Settings(backend_url=BASE, max_retries=0, breaker_fail_max=100))
-    return Catalogue(backend, mapping or ModelMapping(), ttl)
+    return Catalogue([backend], mapping or ModelMapping(), ttl)
 
 
 def serve(api: responses.RequestsMock, body: Any = LISTING, status: int = 200) -> None:
@@ -128,7 +128,8 @@ def test_aliases_replace_their_target_in_listings(backend_api: responses.Request
     catalogue = make(ALIASES)
     # The alias whose target the backend does not serve is not listed.
     assert names(catalogue) == ["qwen3:latest", "llama3.2:latest", "user/model:7b"]
-    assert catalogue.models()[0] == Model("qwen3:latest", "Qwen/Qwen3-8B", LISTING["data"][1])
+    deployment = Deployment("default", "Qwen/Qwen3-8B", LISTING["data"][1])
+    assert catalogue.models()[0] == Model("qwen3:latest", (deployment,))
 
 
 @pytest.mark.parametrize(

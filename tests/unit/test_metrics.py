@@ -99,24 +99,27 @@ def test_backend_answers_are_timed_and_errors_counted_by_kind(
     status: int, kind: str | None
 ) -> None:
     kinds = ("http_4xx", "http_5xx")
-    before = [sample("proxy_backend_errors_total", kind=k) for k in kinds]
-    count = sample("proxy_backend_request_duration_seconds_count", path="/embeddings")
-    metrics.backend_answered("/embeddings", 0.2, status)
-    assert sample("proxy_backend_request_duration_seconds_count", path="/embeddings") == count + 1
-    after = [sample("proxy_backend_errors_total", kind=k) for k in kinds]
+    before = [sample("proxy_backend_errors_total", backend="b1", kind=k) for k in kinds]
+    timed = {"backend": "b1", "path": "/embeddings"}
+    count = sample("proxy_backend_request_duration_seconds_count", **timed)
+    metrics.backend_answered("b1", "/embeddings", 0.2, status)
+    assert sample("proxy_backend_request_duration_seconds_count", **timed) == count + 1
+    after = [sample("proxy_backend_errors_total", backend="b1", kind=k) for k in kinds]
     assert [b - a for a, b in zip(before, after, strict=True)] == [k == kind for k in kinds]
 
 
 def test_breaker_transitions_drive_the_state_gauge() -> None:
-    opened = sample("proxy_breaker_transitions_total", to="open")
-    breaker = BackendBreaker(fail_max=2, reset_timeout=60)
-    assert sample("proxy_breaker_state") == 0
+    opened = sample("proxy_breaker_transitions_total", backend="b2", to="open")
+    breaker = BackendBreaker(fail_max=2, reset_timeout=60, backend="b2")
+    assert sample("proxy_breaker_state", backend="b2") == 0
     breaker.record_failure(BackendError("x"))
-    assert sample("proxy_breaker_state") == 0
+    assert sample("proxy_breaker_state", backend="b2") == 0
     breaker.record_failure(BackendError("x"))
-    assert sample("proxy_breaker_state") == 2
-    assert sample("proxy_breaker_transitions_total", to="open") == opened + 1
-    BackendBreaker(fail_max=2, reset_timeout=60)  # a new worker's breaker starts closed
+    assert sample("proxy_breaker_state", backend="b2") == 2
+    assert sample("proxy_breaker_transitions_total", backend="b2", to="open") == opened + 1
+    # One backend's breaker leaves the others' alone.
+    assert sample("proxy_breaker_state", backend="b3") == 0
+    BackendBreaker(fail_max=2, reset_timeout=60, backend="b2")  # a new worker's starts closed
 
 
 def closed_port() -> int:
@@ -129,22 +132,24 @@ def closed_port() -> int:
 def test_connection_retries_and_the_final_error_are_counted() -> None:
     settings = Settings(backend_url=f"http://127.0.0.1:{closed_port()}/v1", max_retries=1)
     backend = Backend(settings)
-    retries = sample("proxy_backend_retries_total", kind="connect")
-    errors = sample("proxy_backend_errors_total", kind="connect")
+    labels = {"backend": "default", "kind": "connect"}
+    retries = sample("proxy_backend_retries_total", **labels)
+    errors = sample("proxy_backend_errors_total", **labels)
     with pytest.raises(BackendError, match="connection refused"):
         backend.send("GET", "/models")
-    assert sample("proxy_backend_retries_total", kind="connect") == retries + 1
-    assert sample("proxy_backend_errors_total", kind="connect") == errors + 1
+    assert sample("proxy_backend_retries_total", **labels) == retries + 1
+    assert sample("proxy_backend_errors_total", **labels) == errors + 1
 
 
 def test_an_open_breaker_is_counted_as_a_refusal() -> None:
     backend = Backend(Settings(backend_url="http://127.0.0.1:9/v1"))
     backend.breaker = BackendBreaker(fail_max=1, reset_timeout=60)
     backend.breaker.record_failure(BackendError("x"))
-    refused = sample("proxy_backend_errors_total", kind="breaker_open")
+    labels = {"backend": "default", "kind": "breaker_open"}
+    refused = sample("proxy_backend_errors_total", **labels)
     with pytest.raises(BackendError):
         backend.send("GET", "/models")
-    assert sample("proxy_backend_errors_total", kind="breaker_open") == refused + 1
+    assert sample("proxy_backend_errors_total", **labels) == refused + 1
 
 
 def test_process_sampling_sets_this_process_gauges() -> None:

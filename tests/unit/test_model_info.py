@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app.translate.models import Model
+from app.translate.models import Deployment, Model
 from app.translate.ollama.model_info import (
     FOREVER,
     capabilities,
@@ -36,7 +36,7 @@ OPENROUTER = {
 
 
 def model(info: dict[str, Any], name: str | None = None) -> Model:
-    return Model(name or f"{info['id']}:latest", info["id"], info)
+    return Model(name or f"{info['id']}:latest", (Deployment("default", info["id"], info),))
 
 
 @pytest.mark.parametrize(
@@ -144,7 +144,7 @@ def test_tag_entry_shape() -> None:
 
 
 def test_tag_entry_defaults_for_a_bare_backend_entry() -> None:
-    entry = tag_entry(Model("m:latest", "m", {}), 4096)
+    entry = tag_entry(Model("m:latest", (Deployment("default", "m"),)), 4096)
     assert entry["size"] == 0
     assert entry["details"]["context_length"] == 4096
     assert "embedding_length" not in entry["details"]
@@ -221,8 +221,7 @@ def test_what_the_mapping_file_declares_wins_over_backend_and_names() -> None:
     # An OpenAI backend reports no context length: Copilot would budget 4096 for gpt-4o.
     model = Model(
         "gpt-4o:latest",
-        "gpt-4o",
-        {"max_model_len": 8192},
+        (Deployment("default", "gpt-4o", {"max_model_len": 8192}),),
         {"context_length": 128000, "capabilities": ["completion", "tools", "vision"]},
     )
     assert context_length(model, 4096) == 128000
