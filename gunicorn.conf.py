@@ -22,12 +22,15 @@ from dotenv import load_dotenv
 # names another file (the test suites point it away from a developer's .env).
 load_dotenv(os.environ.get("PROXY_ENV_FILE", ".env"))
 
-from app.config import ConfigError, Settings  # noqa: E402  stdlib-only module
+from app.config import ConfigError, load_in_master  # noqa: E402  stdlib-only module
 
 try:
-    settings = Settings.from_env()
+    # Read again on every SIGHUP: a file made invalid since is reported, and not applied.
+    settings, reload_error = load_in_master(os.environ)
 except ConfigError as exc:  # fail once, clearly, in the master instead of in every worker
     sys.exit(f"configuration error: {exc}")
+if reload_error is not None:
+    logging.getLogger("gunicorn.error").error("configuration error on reload: %s", reload_error)
 
 # prometheus_client picks in-process or file-backed values when it is first imported, so the
 # directory must be in the environment before any import below. Without one configured, a

@@ -59,14 +59,13 @@ class FileError(ValueError):
 
 
 def load(
-    path: str, env: Mapping[str, str], defaults: Defaults
+    text: str, env: Mapping[str, str], defaults: Defaults
 ) -> tuple[tuple[BackendSpec, ...], dict[str, tuple[str, ...]]]:
-    """The backends and the fallback models the file declares."""
-    with open(path, encoding="utf-8") as handle:
-        try:
-            document = json.load(handle)
-        except json.JSONDecodeError as exc:
-            raise FileError(f"not valid JSON ({exc})") from None
+    """The backends and the fallback models the file's text declares."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FileError(f"not valid JSON ({exc})") from None
     if not isinstance(document, dict) or not set(document) <= {"backends", "fallbacks"}:
         raise FileError('must be an object with "backends" and, optionally, "fallbacks"')
     entries = document.get("backends")

@@ -154,7 +154,7 @@ class Catalogue:
             return self._single(ollama_name(requested), target)
         if self._mapping.default_model:
             return self._resolve_default(requested)
-        self._raise_if_unavailable()
+        self._raise_if_undecided()
         unlisted = next((source for source in self._sources if source.unlisted), None)
         if unlisted is not None:
             # Nothing to check the name against: the backend will say if it does not know it.
@@ -201,6 +201,13 @@ class Catalogue:
         error = next((source.error for source in self._sources if source.error), None)
         if error is not None:
             raise error
+
+    def _raise_if_undecided(self) -> None:
+        """A backend whose list was never seen may serve the name: its error is the answer, not
+        a 404 (which would send `ollama run` pulling a model that is briefly unreachable)."""
+        for source in self._sources:
+            if source.answered_at == float("-inf") and source.error is not None:
+                raise source.error
 
     def _fetch_all(self, sources: list[_Source], timeout: float | None) -> list[ProxyError]:
         """Fetches the sources' lists side by side (one slow backend does not add its delay to

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -104,7 +104,11 @@ class Settings:
             max_retries=reader.get("MAX_RETRIES", cls.max_retries, _int_between(0, 10)),
             log_level=reader.get("LOG_LEVEL", cls.log_level, _log_level),
             verify_ssl=not reader.get("DISABLE_SSL_VERIFICATION", False, _boolean),
-            mapping=reader.get("MODEL_MAPPING_FILE", ModelMapping(), load_mapping_file),
+            mapping=reader.get(
+                "MODEL_MAPPING_FILE",
+                ModelMapping(),
+                lambda path: parse_mapping(file_text(env, "MODEL_MAPPING_FILE", path)),
+            ),
             ollama_version=reader.get("OLLAMA_VERSION", cls.ollama_version, _version),
             default_context_length=reader.get(
                 "DEFAULT_CONTEXT_LENGTH", cls.default_context_length, _int_between(1, 1 << 24)
@@ -146,7 +150,8 @@ class Settings:
                 _flavour_name,
             )
             try:
-                specs, fallbacks = backends_file.load(path, env, defaults)
+                text = file_text(env, "BACKENDS_FILE", path)
+                specs, fallbacks = backends_file.load(text, env, defaults)
             except (ValueError, OSError) as exc:
                 raise ConfigError(f"BACKENDS_FILE={path!r} is invalid: {exc}") from None
             settings = replace(settings, backend_specs=specs, fallbacks=fallbacks)
@@ -266,14 +271,66 @@ def _backend_url(raw: str) -> str:
 CAPABILITIES = ("completion", "tools", "insert", "vision", "embedding", "thinking")
 
 
-def load_mapping_file(path: str) -> ModelMapping:
+# Settings read from files. gunicorn's master validates each file at start (and on a SIGHUP
+# reload) and passes the text it validated to the workers in the environment: a worker started
+# later (a reload, a crashed worker replaced) runs exactly what was validated, and a file made
+# invalid before a reload leaves the running configuration in place (gunicorn.conf.py).
+FILE_SETTINGS = ("MODEL_MAPPING_FILE", "BACKENDS_FILE")
+
+
+def snapshot_variable(setting: str) -> str:
+    return f"PROXY_{setting}_CONTENT"
+
+
+def file_text(env: Mapping[str, str], setting: str, path: str) -> str:
+    """The validated text the master passed on, or the file itself."""
+    snapshot = env.get(snapshot_variable(setting))
+    if snapshot is not None:
+        return snapshot
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+LOADED = "PROXY_CONFIGURATION_LOADED"
+
+
+def load_in_master(env: MutableMapping[str, str]) -> tuple[Settings, str | None]:
+    """The settings gunicorn's master runs with, validated from the files as they are now.
+
+    At start a bad setting raises ConfigError. On a reload (SIGHUP) it is reported instead (the
+    second value) and the previous, validated configuration stays: a typo in a file must not
+    take a running proxy down. What was validated is left in `env` for the workers."""
+    fresh = {}
+    try:
+        for setting in FILE_SETTINGS:
+            path = env.get(setting, "").strip()
+            if path:
+                with open(path, encoding="utf-8") as handle:
+                    fresh[snapshot_variable(setting)] = handle.read()
+        settings = Settings.from_env({**_without_snapshots(env), **fresh})
+    except (ConfigError, OSError) as exc:
+        if not env.get(LOADED):
+            raise ConfigError(str(exc)) from None
+        return Settings.from_env(env), f"{exc}; the running configuration is kept"
+    for setting in FILE_SETTINGS:
+        env.pop(snapshot_variable(setting), None)
+    env.update(fresh)
+    env[LOADED] = "1"
+    return settings, None
+
+
+def _without_snapshots(env: Mapping[str, str]) -> dict[str, str]:
+    names = {snapshot_variable(setting) for setting in FILE_SETTINGS}
+    return {key: value for key, value in env.items() if key not in names}
+
+
+def parse_mapping(text: str) -> ModelMapping:
     """Reads {"model_mappings": {"ollama-name": "backend-id"}, "default_model": "...",
     "models": {"backend-id": {"context_length": N, "capabilities": [...]}}}."""
-    with open(path, encoding="utf-8") as handle:
-        try:
-            document = json.load(handle)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not valid JSON ({exc})") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc})") from None
     if not isinstance(document, dict):
         raise ValueError("must hold a JSON object")
     aliases = document.get("model_mappings", {})

@@ -58,16 +58,19 @@ class Router:
     def exchange(self, model: Model, call: Callable[[Route], T]) -> T:
         """`call` on a deployment of `model`; on another when it fails before the backend could
         have started; then on the model's fallbacks. The last failure is raised."""
-        chain = [model]
+        current = model
         names = self._fallbacks.get(model.name) or self._fallbacks.get(
             model.name.removesuffix(":latest"), ()
         )
         failure: ProxyError | None = None
         for position in range(1 + len(names)):
             if position:
-                chain.append(self._resolve(names[position - 1]))
+                try:
+                    current = self._resolve(names[position - 1])
+                except ProxyError as exc:  # a fallback no backend serves now: the next one
+                    log.warning("fallback %s skipped: %s", names[position - 1], exc.message)
+                    continue
                 metrics.fallback()
-            current = chain[position]
             remaining = list(current.deployments)
             while remaining:
                 deployment = self.pick(remaining)

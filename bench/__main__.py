@@ -45,6 +45,7 @@ def _raise_fd_limit(needed: int) -> None:
 
 
 def _wrk_scenarios(workdir: Path, timing: scenarios.Timing) -> dict[str, Any]:
+    """The scenarios' figures ("cases") and the same requests with three backends ("routing")."""
     with nginx.running(workdir) as server:
         urls = {"json": server.json_url, "sse": server.sse_url}
         worker = server.worker()
@@ -58,7 +59,7 @@ def _wrk_scenarios(workdir: Path, timing: scenarios.Timing) -> dict[str, Any]:
             proxy.running(workdir, "sse", urls["sse"] + "/v1") as for_sse,
         ):
             proxies = {"json": for_json, "sse": for_sse}
-            return scenarios.run_all(
+            cases = scenarios.run_all(
                 workdir,
                 proxies=proxies,
                 backends=urls,
@@ -66,6 +67,12 @@ def _wrk_scenarios(workdir: Path, timing: scenarios.Timing) -> dict[str, Any]:
                 timing=timing,
                 progress=_progress,
             )
+        listing = scenarios.backends_file(workdir / "backends.json", urls["json"] + "/v1")
+        with proxy.running(workdir, "routed", "", BACKENDS_FILE=str(listing)) as routed:
+            routing = scenarios.run_routing(
+                workdir, routed=routed, timing=timing, progress=_progress
+            )
+    return {"cases": cases, "routing": routing}
 
 
 def _stream_scenarios(workdir: Path, count: int, ttft_requests: int) -> dict[str, Any]:
@@ -118,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="proxy-bench-") as tmp:
         workdir = Path(tmp)
-        results["cases"] = _wrk_scenarios(workdir, timing)
+        results.update(_wrk_scenarios(workdir, timing))
         results.update(_stream_scenarios(workdir, args.streams, ttft_requests))
         results["notes"] = _log_notes(workdir)
     if busy_before > 0.5:

@@ -11,6 +11,7 @@ from typing import Any
 # The targets the project set itself: one gevent worker on a 2-core machine.
 CPU_TARGET_MS = {"api_chat": 0.4, "api_chat_stream": 0.6}
 ADDED_P50_TARGET_MS = 1.0
+ROUTING_TARGET = 1.05  # three backends cost at most 5% more CPU per request than one
 STREAMS_TARGET = 2000
 KB_PER_STREAM_TARGET = 50.0
 
@@ -97,6 +98,22 @@ def _case_rows(table: Table, key: str, entry: dict[str, Any], whole_cpu: float |
         table.add("", f"latency {name}, 1 conn.", _ms(d), _ms(p), f"+{_ms(p - d)}", target)
 
 
+def _routing_rows(table: Table, cases: dict[str, Any], routing: dict[str, Any]) -> None:
+    """CPU per request with three backends beside the same request with one."""
+    for key, entry in routing.items():
+        title = f"{entry['title']}, three backends"
+        one = cases.get(key, {}).get("proxy", {})
+        problem = entry["check"] or entry["proxy"]["problem"] or one.get("problem")
+        three_ms, one_ms = entry["proxy"]["cpu_ms"], one.get("cpu_ms")
+        if problem or not three_ms or not one_ms:
+            table.add(title, "CPU per request", "", problem or "n/a", "", "")
+            continue
+        ratio = three_ms / one_ms
+        target = _verdict(ratio, ROUTING_TARGET, f"≤ {ROUTING_TARGET:g}× one backend")
+        table.add(title, "CPU per request", "", _ms(three_ms), f"{ratio:.3f}× one backend",
+                  target)  # fmt: skip
+
+
 def _ttft_rows(table: Table, runs: list[dict[str, Any]]) -> None:
     for ttft in runs:
         if "error" in ttft:
@@ -150,6 +167,7 @@ def render(results: dict[str, Any]) -> str:
     )
     for key, entry in cases.items():
         _case_rows(table, key, entry, whole_cpu)
+    _routing_rows(table, cases, results.get("routing", {}))
     _ttft_rows(table, results["ttft"])
     _memory_rows(table, results["memory"])
     out.append(table.render())

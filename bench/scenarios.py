@@ -188,3 +188,35 @@ def run_all(
         )
         results[case.key] = entry
     return results
+
+
+# The cost of routing: the same requests through a proxy with three backends, each serving the
+# model (three deployments to choose from). /v1 with several backends parses the body's model.
+ROUTED_CASES = ("api_chat", "v1_chat")
+
+
+def backends_file(path: Path, backend_url: str, count: int = 3) -> Path:
+    document = {
+        "backends": [{"name": f"replica-{n}", "base_url": backend_url} for n in range(count)]
+    }
+    path.write_text(json.dumps(document))
+    return path
+
+
+def run_routing(
+    workdir: Path, *, routed: Any, timing: Timing, progress: Callable[[str], None]
+) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for case in CASES:
+        if case.key not in ROUTED_CASES:
+            continue
+        progress(f"{case.path} through the proxy with three backends")
+        lua = wrk.script(workdir / f"routed-{case.key}.lua", case.method, case.body)
+        results[case.key] = {
+            "title": case.title,
+            "check": verify(case, routed.url),
+            "proxy": _guarded(
+                routed.url + case.path, lua, routed.cpu_seconds, timing, latency=False, warmup=True
+            ),
+        }
+    return results

@@ -9,6 +9,8 @@ steer it elsewhere.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flask import Response, request
 
 from .. import offload
@@ -72,9 +74,7 @@ def forward(path: str) -> Response:
         if (lowered := name.lower()) in FORWARDED or lowered.startswith(FORWARDED_PREFIXES)
     }
     authorization = request.headers.get("Authorization")
-    if authorization and not service.settings.api_key and not service.settings.api_keys:
-        # With no key of its own and no keys of its own to check, the proxy is transparent:
-        # the client's key reaches the backend.
+    if authorization and _transparent(service.backends, service.settings.api_keys):
         headers["Authorization"] = authorization
     target = backend_path(request.environ)
     body = raw_body()
@@ -95,6 +95,15 @@ def forward(path: str) -> Response:
         return relay(route.backend, request.method, target, payload, headers, last=route.last)
 
     return service.router.exchange(model, attempt)
+
+
+def _transparent(backends: Mapping[str, Backend], api_keys: frozenset[str]) -> bool:
+    """Whether the client's own key goes to the backend: only to a single backend without a key
+    of its own, and when the proxy checks no keys itself. With several backends, a key meant for
+    one of them must not reach whichever the router picks."""
+    if len(backends) != 1 or api_keys:
+        return False
+    return not next(iter(backends.values())).spec.api_key
 
 
 def relay(

@@ -9,6 +9,7 @@ import pytest
 import requests
 import responses
 
+from app.backends_file import BackendSpec
 from app.config import Settings
 from tests.checks import openai_error
 
@@ -18,6 +19,11 @@ RAW_BODY = (
     b'{"model": "llama3.2",\n  "messages": [{"role": "user", "content": "h\\u00e9 \xc3\xa9"}],'
     b' "encoding_format" : "base64", "n": 1.0}'
 )
+OTHER = "http://other.test/v1"
+
+
+def spec(url: str, key: str | None = None) -> BackendSpec:
+    return BackendSpec(url.split("/")[2], url, key, "generic", 5.0, 300.0)
 
 
 def test_request_is_forwarded_byte_for_byte(client, backend):
@@ -125,6 +131,13 @@ def test_v1_models_is_the_backends_own_answer(client, backend):
         (Settings(backend_url=BACKEND, api_key="sk-proxy"), None, "Bearer sk-proxy"),
         (Settings(backend_url=BACKEND), "Bearer sk-client", "Bearer sk-client"),
         (Settings(backend_url=BACKEND), None, None),
+        # Several backends: each gets its own key, never one a client meant for another.
+        (Settings(backend_specs=(spec(BACKEND), spec(OTHER))), "Bearer sk-client", None),
+        (
+            Settings(backend_specs=(spec(BACKEND, "sk-a"), spec(OTHER))),
+            "Bearer sk-c",
+            "Bearer sk-a",
+        ),
     ],
 )
 def test_authorization(client, backend, client_auth, expected):

@@ -15,6 +15,7 @@ import responses
 
 from app import catalogue as catalogue_module
 from app.backend import Backend
+from app.backends_file import BackendSpec
 from app.catalogue import Catalogue
 from app.config import ModelMapping, Settings
 from app.errors import BackendError, NotFound
@@ -311,3 +312,93 @@ def test_entries_without_a_usable_id_are_skipped(backend_api: responses.Requests
     entries = [{"id": "ok"}, {"id": ""}, {"id": 5}, {"object": "model"}, "x", None]
     serve(backend_api, {"data": entries})
     assert names(make()) == ["ok:latest"]
+
+
+# --------------------------------------------------------------------------- several backends
+
+
+def several(
+    api: responses.RequestsMock, lists: dict[str, Any], ttl: float = 10.0, **specs: Any
+) -> Catalogue:
+    """Backends named after `lists`' keys, each serving its list (or failing with it)."""
+    backends = []
+    for name, listing in lists.items():
+        url = f"http://{name}.test/v1"
+        spec = BackendSpec(name, url, None, "generic", 1.0, 1.0, **specs.get(name, {}))
+        backends.append(Backend(Settings(max_retries=0, breaker_fail_max=100), spec=spec))
+        if isinstance(listing, Exception):
+            api.get(f"{url}/models", body=listing)
+        elif isinstance(listing, int):
+            api.get(f"{url}/models", status=listing, body="<html>404</html>")
+        else:
+            api.get(f"{url}/models", json={"data": [{"id": model} for model in listing]})
+    return Catalogue(backends, ModelMapping(), ttl)
+
+
+def deployments(model: Model) -> list[tuple[str, str]]:
+    return [(d.backend, d.backend_id) for d in model.deployments]
+
+
+def test_the_listing_is_the_union_and_one_name_is_one_model(
+    backend_api: responses.RequestsMock,
+) -> None:
+    catalogue = several(
+        backend_api, {"a": ["qwen3", "embed"], "b": ["qwen3"], "c": ["gpt-4o"]},
+        c={"prefix": "openai/"},
+    )  # fmt: skip
+    assert names(catalogue) == ["qwen3:latest", "embed:latest", "openai/gpt-4o:latest"]
+    assert deployments(catalogue.resolve("qwen3")) == [("a", "qwen3"), ("b", "qwen3")]
+    assert deployments(catalogue.resolve("openai/gpt-4o")) == [("c", "gpt-4o")]
+    with pytest.raises(NotFound):
+        catalogue.resolve("gpt-4o")  # only under its prefix
+
+
+def test_a_declared_model_list_is_served_without_discovery(
+    backend_api: responses.RequestsMock,
+) -> None:
+    # b serves no /v1/models at all (404): what it declares is all there is to know.
+    catalogue = several(
+        backend_api, {"a": ["discovered"], "b": 404}, b={"models": ("declared-1", "declared-2")}
+    )
+    assert deployments(catalogue.resolve("declared-2")) == [("b", "declared-2")]
+    assert "declared-1:latest" in names(catalogue)
+
+
+def test_a_down_backend_drops_out_after_its_cache_expires_and_comes_back(
+    backend_api: responses.RequestsMock, clock: Clock
+) -> None:
+    catalogue = several(backend_api, {"a": ["alpha"], "b": ["beta"]})
+    assert names(catalogue) == ["alpha:latest", "beta:latest"]
+    backend_api.replace(responses.GET, "http://b.test/v1/models", body=requests.ConnectionError())
+    clock.now += 11  # the cache expired: b is asked again, and fails
+    assert names(catalogue) == ["alpha:latest"]  # the listing did not fail with it
+    # Its models still resolve: a request gets b's real error, not a misleading 404.
+    assert deployments(catalogue.resolve("beta")) == [("b", "beta")]
+    backend_api.replace(responses.GET, "http://b.test/v1/models", json={"data": [{"id": "beta"}]})
+    clock.now += 11
+    assert names(catalogue) == ["alpha:latest", "beta:latest"]
+
+
+def test_the_listing_fails_only_when_no_backend_ever_answered(
+    backend_api: responses.RequestsMock,
+) -> None:
+    down = requests.ConnectionError("refused")
+    catalogue = several(backend_api, {"a": down, "b": requests.ConnectionError("refused")})
+    with pytest.raises(BackendError, match="unreachable"):
+        catalogue.models()
+    catalogue = several(backend_api, {"c": down, "d": ["delta"]})
+    assert names(catalogue) == ["delta:latest"]
+
+
+def test_a_name_no_answering_backend_lists_gets_the_silent_backends_error(
+    backend_api: responses.RequestsMock,
+) -> None:
+    # b has never answered: it may be the one serving "qwen3". A 404 would send `ollama run`
+    # pulling a model that is only briefly unreachable.
+    catalogue = several(backend_api, {"a": ["alpha"], "b": requests.ConnectionError("refused")})
+    with pytest.raises(BackendError, match=r"backend b\.test unreachable"):
+        catalogue.resolve("qwen3")
+    assert deployments(catalogue.resolve("alpha")) == [("a", "alpha")]
+    backend_api.replace(responses.GET, "http://b.test/v1/models", json={"data": [{"id": "x"}]})
+    with pytest.raises(NotFound):  # every backend has spoken: now it is Ollama's 404
+        catalogue.resolve("qwen3")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import ConfigError, ModelMapping, Settings, load_mapping_file
+from app.config import LOADED, ConfigError, ModelMapping, Settings, load_in_master, parse_mapping
 
 
 def test_empty_environment_gives_the_documented_defaults() -> None:
@@ -170,14 +170,14 @@ def test_mapping_file_is_loaded_into_settings(tmp_path: Path) -> None:
     )
 
 
-def test_mapping_file_declares_model_metadata(tmp_path: Path) -> None:
+def test_mapping_file_declares_model_metadata() -> None:
     document = {
         "models": {
             "gpt-4o": {"context_length": 128000, "capabilities": ["completion", "vision"]},
             "text-embedding-3-small": {"capabilities": ["embedding"]},
         }
     }
-    mapping = load_mapping_file(_write(tmp_path, json.dumps(document)))
+    mapping = parse_mapping(json.dumps(document))
     assert mapping.models == document["models"]
 
 
@@ -190,10 +190,8 @@ def test_mapping_file_declares_model_metadata(tmp_path: Path) -> None:
         ('{"default_model": null, "other": 1}', ModelMapping()),
     ],
 )
-def test_mapping_file_parts_are_optional(
-    tmp_path: Path, content: str, expected: ModelMapping
-) -> None:
-    assert load_mapping_file(_write(tmp_path, content)) == expected
+def test_mapping_file_parts_are_optional(content: str, expected: ModelMapping) -> None:
+    assert parse_mapping(content) == expected
 
 
 @pytest.mark.parametrize(
@@ -233,3 +231,48 @@ def test_from_env_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("BACKEND_FLAVOUR", "vllm")
     settings = Settings.from_env()
     assert (settings.port, settings.backend_flavour) == (12345, "vllm")
+
+
+def test_the_master_passes_the_files_it_validated_to_the_workers(tmp_path: Path) -> None:
+    path = _write(tmp_path, '{"default_model": "first"}')
+    env = {"MODEL_MAPPING_FILE": path}
+    settings, error = load_in_master(env)
+    assert error is None
+    assert settings.mapping.default_model == "first"
+    Path(path).write_text('{"default_model": "changed after the fork"}')
+    # A worker started later (a crashed one replaced) runs what the master validated.
+    assert Settings.from_env(env).mapping.default_model == "first"
+
+
+def test_a_bad_file_stops_the_start_but_not_a_running_proxy_on_reload(tmp_path: Path) -> None:
+    path = _write(tmp_path, '{"default_model": ')
+    with pytest.raises(ConfigError, match="MODEL_MAPPING_FILE"):
+        load_in_master({"MODEL_MAPPING_FILE": path})
+
+    Path(path).write_text('{"default_model": "good"}')
+    env = {"MODEL_MAPPING_FILE": path}
+    load_in_master(env)
+    assert env[LOADED]
+    Path(path).write_text('{"default_model": ')  # a half-saved edit, then SIGHUP
+    settings, error = load_in_master(env)
+    assert error is not None
+    assert "running configuration is kept" in error
+    assert settings.mapping.default_model == "good"
+    Path(path).unlink()  # a file gone is no different
+    assert load_in_master(env)[0].mapping.default_model == "good"
+
+    Path(path).write_text('{"default_model": "edited"}')  # fixed, then SIGHUP again
+    settings, error = load_in_master(env)
+    assert error is None
+    assert settings.mapping.default_model == "edited"
+    assert Settings.from_env(env).mapping.default_model == "edited"
+
+
+def test_a_file_setting_removed_on_reload_drops_its_snapshot(tmp_path: Path) -> None:
+    env = {"MODEL_MAPPING_FILE": _write(tmp_path, '{"default_model": "m"}')}
+    load_in_master(env)
+    del env["MODEL_MAPPING_FILE"]
+    settings, error = load_in_master(env)
+    assert error is None
+    assert settings.mapping == ModelMapping()
+    assert Settings.from_env(env).mapping == ModelMapping()
