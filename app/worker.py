@@ -16,7 +16,9 @@ Shutdown. On SIGTERM the stock worker stops accepting and waits until every conn
 or the graceful timeout passes. Two things go wrong with that:
 - a client that keeps an idle keep-alive connection open (httpx, the openai and ollama SDKs,
   nginx's upstream pool) holds the worker for the full timeout, and Kubernetes then waits for
-  nothing: here, connections waiting between requests are closed at once;
+  nothing: here, connections waiting between requests are closed at once, while a connection
+  accepted just before the signal still gets its first request answered (a SIGHUP reload
+  replaces workers while clients keep connecting);
 - the master SIGKILLs the worker when the graceful timeout ends, before the worker's own
   (later-starting) timer would stop what still runs, so long streams are cut mid-line with no
   error: here, requests still running shortly before the deadline are stopped by the worker,
@@ -92,10 +94,12 @@ class ProxyWorker(GeventWorker):  # type: ignore[misc]
 
     def wait_seconds(self) -> float:
         """How long the current connection may take to send its next request."""
-        if not self.alive:
-            return 0.001  # an already stopping worker waits for nothing
         if gevent.getcurrent() not in self.returning:
+            # A new connection is a client that has just sent, or is sending, its first request:
+            # it is answered, even by a stopping worker (closing it would be a dropped request).
             return self.header_timeout
+        if not self.alive:
+            return 0.001  # a stopping worker waits for no further request
         return float(self.cfg.keepalive)
 
     def handle(self, listener: Any, client: Any, addr: Any) -> None:
@@ -140,17 +144,21 @@ class ProxyWorker(GeventWorker):  # type: ignore[misc]
         # From a signal handler nothing may switch greenlets: the hub expires the waits next,
         # exactly as it would fire an expired keepalive timer.
         loop = gevent.get_hub().loop
-        self._close_idle()
+        self._close_idle(keep_alive_only=True)
         graceful = float(self.cfg.graceful_timeout)
         # Leave the requests time to write their error line before the master's SIGKILL.
         loop.run_callback(gevent.spawn_later, max(graceful - 1.0, graceful / 2), self._cut_busy)
 
-    def _close_idle(self) -> None:
+    def _close_idle(self, *, keep_alive_only: bool = False) -> None:
+        """Closes the connections waiting for a request: all of them when the worker is nearly
+        full (a new one waiting for its headers is then likely slow on purpose), only those
+        between two requests when it stops (a new one is a request on its way)."""
         # Through the hub: throwing into a greenlet straight from another would switch to it,
         # and its end would return to the hub, never to the caller.
         loop = gevent.get_hub().loop
         for greenlet, timeout in list(self.idle.items()):
-            loop.run_callback(self._expire, greenlet, timeout)
+            if not keep_alive_only or greenlet in self.returning:
+                loop.run_callback(self._expire, greenlet, timeout)
 
     def _cut_busy(self) -> None:
         for greenlet in list(self.busy):

@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from harness.fake_backend import FakeBackend
 from harness.proxy_process import ProxyProcess
 
-from .helpers import chat, ndjson
+from .helpers import chat, ndjson, wait_for
 
 CHAT_PATH = "/v1/chat/completions"
 RESET = 30  # breaker reset: an opened breaker stays open for the rest of a test
@@ -187,13 +187,6 @@ def listed(proxy: ProxyProcess) -> list[str]:
         return sorted(model.model for model in client.list().models)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.2)
-
-
 def test_sighup_applies_an_edited_backends_file_and_keeps_running_on_a_broken_one(
     replicas: dict[str, FakeBackend], start_proxy: Callable[..., ProxyProcess], tmp_path: Path
 ) -> None:
@@ -204,11 +197,11 @@ def test_sighup_applies_an_edited_backends_file_and_keeps_running_on_a_broken_on
 
     path.write_text(json.dumps({"backends": [{"name": "c", "base_url": replicas["c"].url}]}))
     proxy.send_signal(signal.SIGHUP)  # new workers read the file as it is now
-    wait_for(lambda: listed(proxy) == ["other-model:latest"])
+    assert wait_for(lambda: listed(proxy) == ["other-model:latest"], 15, 0.2)
 
     path.write_text('{"backends": [')  # a half-saved edit
     proxy.send_signal(signal.SIGHUP)
-    wait_for(lambda: "configuration error on reload" in proxy.logs())
+    assert wait_for(lambda: "configuration error on reload" in proxy.logs(), 15, 0.2)
     assert "BACKENDS_FILE" in proxy.logs()
     assert "running configuration is kept" in proxy.logs()
     time.sleep(1)  # the replacement workers are up

@@ -1,5 +1,5 @@
-"""The proxy process under stress: SIGTERM with streams in flight, and a burst of 200 requests
-half of which the backend fails."""
+"""The proxy process under stress: SIGTERM with streams in flight, SIGHUP under a stream of new
+connections, and a burst of 200 requests half of which the backend fails."""
 
 from __future__ import annotations
 
@@ -132,6 +132,36 @@ def test_sigterm_cuts_streams_past_the_graceful_timeout_with_an_error_line(
         assert "error" in result.lines[-1], f"no error line, last: {result.lines[-1]}"
         assert not any(line.get("done") for line in result.lines)
         assert result.ended_at - signalled < 2 + 3  # the graceful timeout, plus a little
+
+
+def test_sighup_replaces_the_workers_without_dropping_a_request(start_proxy, fresh_backend):
+    proxy = start_proxy(OPENAI_API_BASE_URL=fresh_backend.url)
+    failures: list[BaseException] = []
+    answered = 0
+    stop = threading.Event()
+
+    def client() -> None:
+        nonlocal answered
+        while not stop.is_set():
+            try:  # a new connection each time: some land on a worker as it is told to stop
+                response = httpx.post(proxy.url + "/api/chat", json=chat("hup"), timeout=10)
+                assert response.json()["message"]["content"] == "echo: hup"
+                answered += 1
+            except (httpx.TransportError, AssertionError) as exc:
+                failures.append(exc)
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for _ in range(3):
+        time.sleep(1)
+        proxy.send_signal(signal.SIGHUP)
+    time.sleep(1)
+    stop.set()
+    for thread in threads:
+        thread.join(15)
+    assert answered > 100
+    assert failures == [], f"{len(failures)} of {answered + len(failures)}: {failures[:3]!r}"
 
 
 # --------------------------------------------------------------------------- burst

@@ -24,7 +24,13 @@ VLLM = {"id": "Qwen/Qwen3-8B", "object": "model", "owned_by": "vllm", "max_model
 LLAMACPP = {
     "id": "gemma-3-4b-it-Q4_K_M.gguf",
     "owned_by": "llamacpp",
-    "meta": {"n_ctx_train": 131072, "n_params": 3880263168, "size": 2489757856, "n_embd": 2560},
+    "meta": {
+        "n_ctx_train": 131072,
+        "n_params": 3880263168,
+        "size": 2489757856,
+        "n_embd": 2560,
+        "ftype": "Q4_K_M",
+    },
 }
 OPENROUTER = {
     "id": "openai/gpt-4o-mini",
@@ -136,7 +142,7 @@ def test_tag_entry_shape() -> None:
         "family": "gemma3",
         "families": ["gemma3"],
         "parameter_size": "3.9B",
-        "quantization_level": "",
+        "quantization_level": "Q4_K_M",
         "context_length": 131072,
         "embedding_length": 2560,
     }
@@ -146,6 +152,7 @@ def test_tag_entry_shape() -> None:
 def test_tag_entry_defaults_for_a_bare_backend_entry() -> None:
     entry = tag_entry(Model("m:latest", (Deployment("default", "m"),)), 4096)
     assert entry["size"] == 0
+    assert entry["details"]["quantization_level"] == ""
     assert entry["details"]["context_length"] == 4096
     assert "embedding_length" not in entry["details"]
     assert _is_rfc3339_with_offset(entry["modified_at"])
@@ -193,7 +200,8 @@ def test_show_for_a_tool_capable_model() -> None:
     assert "FROM qwen3:latest" in reply["modelfile"]
     assert "context_length" not in reply["details"]
     assert _is_rfc3339_with_offset(reply["modified_at"])
-    assert {"license", "parameters", "details"} <= reply.keys()
+    assert "details" in reply
+    assert not {"license", "parameters"} & reply.keys()  # empty: left out, as Ollama does
 
 
 @pytest.mark.parametrize(
@@ -231,3 +239,12 @@ def test_what_the_mapping_file_declares_wins_over_backend_and_names() -> None:
         128000
     )
     assert tag_entry(model, 4096)["details"]["context_length"] == 128000
+
+
+@pytest.mark.parametrize(
+    ("ftype", "level"),
+    [("Q4_1", "Q4_1"), ("bf16", "BF16"), (7, ""), ("Q4_K - Medium", ""), ("Q" * 40, "")],
+)
+def test_quantization_level_is_llama_servers_file_type(ftype: Any, level: str) -> None:
+    entry = tag_entry(model({"id": "m.gguf", "owned_by": "llamacpp", "meta": {"ftype": ftype}}), 1)
+    assert entry["details"]["quantization_level"] == level
