@@ -9,8 +9,9 @@ from ..body import json_body
 from ..replies import json_response
 from ..services import services
 from ..translate.ollama.model_info import ps_entry, show, tag_entry
+from ..validation import load
 from . import bp
-from .schemas import load, model_schema
+from .schemas import model_schema
 
 
 @bp.get("/")
