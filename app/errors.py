@@ -16,13 +16,20 @@ class ProxyError(Exception):
     status = 500
 
     def __init__(
-        self, message: str, status: int | None = None, headers: dict[str, str] | None = None
+        self,
+        message: str,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        *,
+        code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         if status is not None:
             self.status = status
         self.headers = headers or {}
+        # OpenAI's machine-readable `code` ("model_not_found"), where one applies.
+        self.code = code
 
 
 class BadRequest(ProxyError):
@@ -46,7 +53,7 @@ class BackendError(ProxyError):
 def model_not_found(name: str) -> NotFound:
     # Ollama's wording on chat, generate, show, embed and delete; clients key on the 404 and on
     # "not found" (ollama run then pulls).
-    return NotFound(f"model '{name}' not found")
+    return NotFound(f"model '{name}' not found", code="model_not_found")
 
 
 def scheduler_not_found(name: str) -> NotFound:

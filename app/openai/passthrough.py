@@ -59,6 +59,13 @@ _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 # `path` is the decoded path; backend_path reads the raw one from the environ instead.
 @bp.route("/<path:path>", methods=_METHODS)
 def forward(path: str) -> Response:
+    return relay()
+
+
+def relay(*, client_key: bool = True) -> Response:
+    """The current request, passed to the backend and its answer relayed. `client_key=False`:
+    the client's credentials never reach the backend, whatever the settings (the APIs this
+    proxy serves itself, passed through to a backend that serves them natively)."""
     service = services()
     headers = {
         name: value
@@ -66,7 +73,12 @@ def forward(path: str) -> Response:
         if (lowered := name.lower()) in FORWARDED or lowered.startswith(FORWARDED_PREFIXES)
     }
     authorization = request.headers.get("Authorization")
-    if authorization and not service.settings.api_key and not service.settings.api_keys:
+    if (
+        client_key
+        and authorization
+        and not service.settings.api_key
+        and not service.settings.api_keys
+    ):
         # With no key of its own and no keys of its own to check, the proxy is transparent:
         # the client's key reaches the backend.
         headers["Authorization"] = authorization

@@ -105,6 +105,9 @@ class CompletionReader:
     def __init__(self, *, keep_thinking: bool = True) -> None:
         self.keep_thinking = keep_thinking
         self.finish_reason: str | None = None
+        # vLLM names the stop string that ended the answer (`stop_reason`); others say only
+        # "stop", for a stop string and for the end of the turn alike.
+        self.stop_string: str | None = None
         self.usage: dict[str, Any] | None = None
         self.timings: dict[str, Any] | None = None  # llama.cpp's own measurements
         self.calls: list[ToolCall] = []
@@ -133,7 +136,7 @@ class CompletionReader:
             )
             reason = choice.get("finish_reason")
             if reason:
-                self._finish(reason)
+                self._finish(reason, choice.get("stop_reason"))
         return pieces
 
     def whole(self, completion: dict[str, Any]) -> Piece:
@@ -147,7 +150,7 @@ class CompletionReader:
         choice = choices[0]
         self.usage = completion.get("usage")
         self.timings = completion.get("timings")
-        self._finish(choice.get("finish_reason") or "stop")
+        self._finish(choice.get("finish_reason") or "stop", choice.get("stop_reason"))
         answer = choice.get("message")
         if not isinstance(answer, dict):
             answer = {"content": choice.get("text")}
@@ -184,10 +187,12 @@ class CompletionReader:
             if function.get("arguments"):
                 call.fragments.append(function["arguments"])
 
-    def _finish(self, reason: str) -> None:
+    def _finish(self, reason: str, stop_reason: Any = None) -> None:
         if reason in ("error", "abort"):
             raise StreamError(f"the backend stopped the answer (finish_reason {reason!r})")
         self.finish_reason = reason
+        if isinstance(stop_reason, str):
+            self.stop_string = stop_reason
 
     def check_finished(self) -> str:
         """The finish reason; a stream that ended without one was cut off."""
