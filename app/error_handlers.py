@@ -18,10 +18,10 @@ from .errors import ProxyError
 from .guards import method_of
 from .replies import JSON_MIMETYPE
 from .translate.anthropic.errors import error_object as anthropic_error_object
+from .translate.anthropic.errors import is_anthropic_path
 
 log = logging.getLogger(__name__)
 
-ANTHROPIC_PATH = "/v1/messages"
 _OPENAI_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -46,11 +46,6 @@ def openai_error_body(message: str, status: int, code: str | None = None) -> byt
         "code": code,
     }
     return json.dumps({"error": error}, separators=(",", ":")).encode()
-
-
-def is_anthropic_path(path: str) -> bool:
-    """`/v1/messages` and what lies under it (`count_tokens`): Anthropic's clients."""
-    return path == ANTHROPIC_PATH or path.startswith(ANTHROPIC_PATH + "/")
 
 
 def error_response(

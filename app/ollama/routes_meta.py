@@ -1,5 +1,5 @@
-"""Liveness, version and the model listings: `/`, `/api/version`, `/api/tags`, `/api/show`,
-`/api/ps`. Flask answers HEAD for every GET route, as Ollama does."""
+"""Liveness, version, status and the model listings: `/`, `/api/version`, `/api/status`,
+`/api/tags`, `/api/show`, `/api/ps`. Flask answers HEAD for every GET route, as Ollama does."""
 
 from __future__ import annotations
 
@@ -22,6 +22,12 @@ def root() -> Response:
 @bp.get("/api/version")
 def version() -> Response:
     return json_response({"version": services().settings.ollama_version})
+
+
+@bp.get("/api/status")
+def status() -> Response:
+    # Ollama's cloud features (cloud models, web search) are its own service: never here.
+    return json_response({"cloud": {"disabled": True, "source": "config"}})
 
 
 @bp.get("/api/tags")

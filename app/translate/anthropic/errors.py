@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+PATH = "/v1/messages"
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -25,3 +26,8 @@ ERROR_TYPES = {
 def error_object(message: str, status: int) -> dict[str, Any]:
     kind = ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
     return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+def is_anthropic_path(path: str) -> bool:
+    """`/v1/messages` and what lies under it (`count_tokens`): Anthropic's clients."""
+    return path == PATH or path.startswith(PATH + "/")
