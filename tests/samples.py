@@ -19,3 +19,11 @@ PNG = (
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5E"
     "rkJggg=="
 )
+
+# The same tool as Anthropic (`input_schema`) and OpenAI Responses (flat) declare it.
+ANTHROPIC_WEATHER_TOOL = {
+    "name": "get_weather",
+    "description": "Get weather",
+    "input_schema": WEATHER_TOOL["function"]["parameters"],
+}
+RESPONSES_WEATHER_TOOL = {"type": "function", **WEATHER_TOOL["function"]}

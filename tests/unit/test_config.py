@@ -107,7 +107,8 @@ def test_each_variable_is_parsed(variable: str, raw: str, attribute: str, expect
         (
             "BACKEND_FLAVOUR",
             "ollama",
-            "auto, generic, vllm, llama-server, llama-server-native, llama-cpp-python, openai, openrouter",
+            "auto, generic, vllm, llama-server, llama-server-native, llama-cpp-python, openai, "
+            "openrouter",
         ),
         ("THINKING_CONTROL", "always", "auto, none, chat_template_kwargs, reasoning_effort"),
         ("MAX_BODY_BYTES", "1023", "between 1024 and"),
