@@ -4,9 +4,11 @@ relay. The query string (Claude Code adds `?beta=true`) does not matter."""
 from __future__ import annotations
 
 from flask import Response, g
+from werkzeug.exceptions import MethodNotAllowed
 
 from .. import offload
 from ..body import json_body
+from ..errors import NotFound
 from ..openai.passthrough import relay
 from ..replies import json_response
 from ..services import services
@@ -63,3 +65,20 @@ def count_tokens() -> Response:
     flavour = service.target(model).flavour
     messages, tools = offload.for_request(conversation, request, flavour)
     return json_response({"input_tokens": estimate_tokens(messages, tools)})
+
+
+@bp.route("/v1/messages/<path:rest>", methods=["GET", "POST", "DELETE"])
+def other_messages_route(rest: str) -> Response:
+    """Message batches and whatever Anthropic adds under /v1/messages: not served here (a
+    backend that serves the API natively gets them)."""
+    if NATIVE in services().backend.flavour.native_apis:
+        return relay(client_key=False)
+    raise NotFound(f"/v1/messages/{rest} is not supported by this server")
+
+
+@bp.route("/v1/messages", methods=["GET", "PUT", "PATCH", "DELETE"])
+def messages_other_methods() -> Response:
+    # Without this rule the /v1 pass-through would take these methods to the backend.
+    if NATIVE in services().backend.flavour.native_apis:
+        return relay(client_key=False)
+    raise MethodNotAllowed(["POST"])

@@ -4,6 +4,7 @@ routes that read or cancel a stored response answer 404."""
 from __future__ import annotations
 
 from flask import Response
+from werkzeug.exceptions import MethodNotAllowed
 
 from .. import offload
 from ..body import json_body
@@ -49,3 +50,11 @@ def stored_response(response_id: str) -> Response:
     if NATIVE in services().backend.flavour.native_apis:
         return relay(client_key=False)
     raise NotFound(f"response {response_id.partition('/')[0]!r} not found: this server stores none")
+
+
+@bp.route("/v1/responses", methods=["GET", "PUT", "PATCH", "DELETE"])
+def responses_other_methods() -> Response:
+    # Without this rule the /v1 pass-through would take these methods to the backend.
+    if NATIVE in services().backend.flavour.native_apis:
+        return relay(client_key=False)
+    raise MethodNotAllowed(["POST"])
