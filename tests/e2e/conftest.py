@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import anthropic
 import ollama
 import openai
 import pytest
@@ -99,6 +100,16 @@ def openai_client(stack: Stack) -> Iterator[openai.OpenAI]:
     """The official OpenAI Python SDK on the proxy's /v1 (no retries: tests see every answer)."""
     with openai.OpenAI(
         base_url=stack.proxy.url + "/v1", api_key="sk-client-key", max_retries=0, timeout=60
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def anthropic_client(stack: Stack) -> Iterator[anthropic.Anthropic]:
+    """The official Anthropic Python SDK, pointed at the proxy as Claude Code is
+    (ANTHROPIC_BASE_URL is the server's root; no retries: tests see every answer)."""
+    with anthropic.Anthropic(
+        base_url=stack.proxy.url, api_key="sk-ant-client-key", max_retries=0, timeout=120
     ) as client:
         yield client
 
