@@ -14,11 +14,14 @@ from flask import Response
 
 from . import offload
 from .backend import Backend, dumps, parse_json_body
-from .errors import BackendError
+from .catalogue import Catalogue
+from .errors import BackendError, NotFound
 from .observe import Exchange
 from .replies import SSE_MIMETYPE, json_response, stream_response
 from .stream import Relay, Translation
 from .translate.chat_stream import StreamError
+from .translate.models import Model
+from .translate.ollama.model_info import context_length
 from .translate.ollama.to_backend import CHAT_PATH
 
 
@@ -26,6 +29,18 @@ class SSETranslator(Translation, Protocol):
     def complete(self, completion: dict[str, Any]) -> dict[str, Any]: ...
 
     def replay(self, completion: dict[str, Any]) -> bytes: ...
+
+
+def context_window(catalogue: Catalogue, model: Model) -> int | None:
+    """The model's context length where the backend or the mapping file says it. A name the
+    mapping file's default_model serves (Claude Code's `claude-*` names) carries no backend
+    entry of its own: the backend id's entry does."""
+    if not model.info and not model.declared:
+        try:
+            model = catalogue.resolve(model.backend_id)
+        except NotFound:
+            return None
+    return context_length(model, 0) or None
 
 
 def answer(

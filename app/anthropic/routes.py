@@ -12,11 +12,10 @@ from ..errors import NotFound
 from ..openai.passthrough import relay
 from ..replies import json_response
 from ..services import services
-from ..sse_calls import answer
+from ..sse_calls import answer, context_window
 from ..translate.anthropic.from_backend import MessageTranslator
 from ..translate.anthropic.to_backend import chat_body, conversation, thinking_of
 from ..translate.chat_request import estimate_tokens, new_id
-from ..translate.ollama.model_info import context_length
 from ..validation import load
 from . import bp
 from .schemas import count_tokens_schema, messages_schema
@@ -42,7 +41,7 @@ def create_message() -> Response:
     target = service.target(model)
     # A backend that cannot stream a request with tools answers whole, replayed as a stream.
     stream = request.stream and not (request.tools and not target.flavour.streams_tool_calls)
-    window = context_length(model, 0) or None
+    window = context_window(service.catalogue, model)
     body = offload.for_request(chat_body, request, target, stream=stream, context_length=window)
     translator = MessageTranslator(
         request.model,

@@ -11,9 +11,8 @@ from ..body import json_body
 from ..errors import NotFound
 from ..openai.passthrough import relay
 from ..services import services
-from ..sse_calls import answer
+from ..sse_calls import answer, context_window
 from ..translate.chat_request import estimate_tokens, new_id
-from ..translate.ollama.model_info import context_length
 from ..translate.responses.from_backend import ResponseTranslator
 from ..translate.responses.to_backend import chat_body, tools_of
 from ..validation import load
@@ -33,7 +32,7 @@ def create_response() -> Response:
     target = service.target(model)
     # A backend that cannot stream a request with tools answers whole, replayed as a stream.
     stream = request.stream and not (request.tools and not target.flavour.streams_tool_calls)
-    window = context_length(model, 0) or None
+    window = context_window(service.catalogue, model)
     body = offload.for_request(chat_body, request, target, stream=stream, context_length=window)
     translator = ResponseTranslator(
         request,

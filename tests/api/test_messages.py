@@ -9,7 +9,7 @@ import pytest
 import responses
 from prometheus_client import REGISTRY
 
-from app.config import Settings
+from app.config import ModelMapping, Settings
 from tests.checks import anthropic_error, sse_events
 from tests.samples import ANTHROPIC_WEATHER_TOOL
 
@@ -29,6 +29,9 @@ BODY = {"model": "llama3.2", "max_tokens": 64, "messages": [{"role": "user", "co
 KEYED = Settings(backend_url=BACKEND, backend_flavour="generic", api_keys=frozenset({"k-1"}))
 NATIVE = Settings(backend_url=BACKEND, backend_flavour="llama-server-native")
 LLAMA_CPP_PYTHON = Settings(backend_url=BACKEND, backend_flavour="llama-cpp-python")
+DEFAULTED = Settings(
+    backend_url=BACKEND, backend_flavour="generic", mapping=ModelMapping(default_model="llama3.2")
+)
 
 
 def test_a_message_and_what_the_backend_was_sent(client, backend):
@@ -231,3 +234,17 @@ def test_a_flavour_that_cannot_stream_tools_gets_the_answer_replayed(client, bac
     starts = [data["content_block"] for name, data in got if name == "content_block_start"]
     assert starts == [{"type": "tool_use", "id": "toolu_c1", "name": "get_weather", "input": {}}]
     assert got[-2][1]["delta"]["stop_reason"] == "tool_use"
+
+
+@pytest.mark.parametrize("settings", [DEFAULTED])
+def test_claude_names_served_by_the_default_model_fit_its_context(client, backend):
+    # Claude Code asks for 32,000 tokens of a model whose window is 8,192 (vLLM's max_model_len
+    # in the listing): the limit is left to the backend instead of being refused there.
+    whole(backend)
+    response = client.post(
+        "/v1/messages", json={**BODY, "model": "claude-sonnet-4-5", "max_tokens": 32000}
+    )
+    assert response.get_json()["model"] == "claude-sonnet-4-5"
+    body = sent(backend, CHAT_URL)
+    assert body["model"] == "llama3.2"
+    assert "max_tokens" not in body
