@@ -8,27 +8,76 @@ Ollama API. A translator here has `complete` (a whole completion -> the API's ob
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 from flask import Response
 
 from . import offload
 from .backend import Backend, dumps, parse_json_body
+from .body import json_body
 from .catalogue import Catalogue
 from .errors import BackendError, NotFound
 from .observe import Exchange
+from .openai.passthrough import relay
 from .replies import SSE_MIMETYPE, json_response, stream_response
+from .services import services
 from .stream import Relay, Translation
+from .translate.chat_request import estimate_tokens
 from .translate.chat_stream import StreamError
 from .translate.models import Model
 from .translate.ollama.model_info import context_length
-from .translate.ollama.to_backend import CHAT_PATH
+from .translate.ollama.to_backend import CHAT_PATH, Target
+from .validation import FrozenSchema, load
 
 
 class SSETranslator(Translation, Protocol):
     def complete(self, completion: dict[str, Any]) -> dict[str, Any]: ...
 
     def replay(self, completion: dict[str, Any]) -> bytes: ...
+
+
+class Generation(Protocol):
+    """What a validated Messages or Responses request has in common."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def stream(self) -> bool: ...
+
+    @property
+    def tools(self) -> Any: ...
+
+
+G = TypeVar("G", bound=Generation)
+
+
+def natively(api: str) -> bool:
+    """Whether the backend's flavour serves `api` itself (the request is passed through)."""
+    return api in services().backend.flavour.native_apis
+
+
+def serve(
+    api: str,
+    schema: FrozenSchema[G],
+    chat_body: Callable[..., dict[str, Any]],
+    translator: Callable[[G, int], SSETranslator],
+) -> Response:
+    """One generation: validated, its model resolved, translated, answered. `translator` makes
+    the answer's translator from the request and the prompt's estimated token count."""
+    if natively(api):
+        return relay(client_key=False)
+    service = services()
+    request = load(schema, json_body())
+    model = service.catalogue.resolve(request.model)
+    target: Target = service.target(model)
+    # A backend that cannot stream a request with tools answers whole, replayed as a stream.
+    stream = request.stream and not (request.tools and not target.flavour.streams_tool_calls)
+    window = context_window(service.catalogue, model)
+    body = offload.for_request(chat_body, request, target, stream=stream, context_length=window)
+    estimate = estimate_tokens(body["messages"], body.get("tools", ()))
+    return answer(service.backend, body, translator(request, estimate), stream=request.stream)
 
 
 def context_window(catalogue: Catalogue, model: Model) -> int | None:

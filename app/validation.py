@@ -14,6 +14,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
 
 from . import offload
 from .errors import BadRequest
+from .translate.chat_request import EFFORTS
 
 T = TypeVar("T")
 
@@ -91,6 +92,20 @@ class JsonObject(fields.Field[dict[str, Any]]):
         if not isinstance(value, dict):
             raise ValidationError("must be an object")
         return value
+
+
+class EffortObject(JsonObject):
+    """An object whose `effort`, when present, is an effort both APIs name (Anthropic's
+    `output_config`, OpenAI's `reasoning`)."""
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> dict[str, Any]:
+        found = super()._deserialize(value, attr, data, **kwargs)
+        effort = found.get("effort")
+        if effort is not None and effort not in EFFORTS:
+            raise ValidationError(f"effort must be one of {', '.join(EFFORTS)}")
+        return found
 
 
 class FrozenSchema(Schema, Generic[T]):

@@ -58,6 +58,12 @@ def sse_events(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
     return events
 
 
+def translated(translator: Any, *chunks: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The events an SSE translator makes of backend chunks fed one by one, then its tail."""
+    raw = b"".join(translator.event(json.dumps(chunk).encode()) for chunk in chunks)
+    return sse_events(raw + translator.tail())
+
+
 def anthropic_error(response: Answer, status: int) -> dict[str, Any]:
     """The error object of an Anthropic error answer: `{"type": "error", "error": {type,
     message}}` as JSON."""

@@ -27,3 +27,10 @@ ANTHROPIC_WEATHER_TOOL = {
     "input_schema": WEATHER_TOOL["function"]["parameters"],
 }
 RESPONSES_WEATHER_TOOL = {"type": "function", **WEATHER_TOOL["function"]}
+# A structured-output schema the fake backend's JSON answer ({"echo": ...}) satisfies.
+ECHO_SCHEMA = {
+    "type": "object",
+    "properties": {"echo": {"type": "string"}},
+    "required": ["echo"],
+    "additionalProperties": False,
+}

@@ -9,10 +9,10 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate
 
 from ..translate.anthropic.request_types import MessagesRequest
-from ..translate.chat_request import EFFORTS
 from ..translate.limits import MAX_MESSAGES, MAX_STOP_SEQUENCES, MAX_TOOLS
 from ..validation import (
     BoundedList,
+    EffortObject,
     FrozenSchema,
     JsonObject,
     StrictBoolean,
@@ -60,14 +60,11 @@ class Thinking(JsonObject):
         return thinking
 
 
-class OutputConfig(JsonObject):
+class OutputConfig(EffortObject):
     def _deserialize(
         self, value: Any, attr: str | None, data: Any, **kwargs: Any
     ) -> dict[str, Any]:
         config = super()._deserialize(value, attr, data, **kwargs)
-        effort = config.get("effort")
-        if effort is not None and effort not in EFFORTS:
-            raise ValidationError(f"effort must be one of {', '.join(EFFORTS)}")
         fmt = config.get("format")
         if fmt is not None and not (
             isinstance(fmt, dict)

@@ -9,11 +9,11 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, pre_load, validate
 
-from ..translate.chat_request import EFFORTS
 from ..translate.limits import MAX_INPUT_ITEMS, MAX_TOOLS
 from ..translate.responses.request_types import ResponsesRequest
 from ..validation import (
     BoundedList,
+    EffortObject,
     FrozenSchema,
     JsonObject,
     StrictBoolean,
@@ -61,17 +61,6 @@ class ToolChoice(fields.Field[Any]):
         raise ValidationError(f"must be one of {', '.join(_TOOL_CHOICES)} or an object")
 
 
-class Reasoning(JsonObject):
-    def _deserialize(
-        self, value: Any, attr: str | None, data: Any, **kwargs: Any
-    ) -> dict[str, Any]:
-        reasoning = super()._deserialize(value, attr, data, **kwargs)
-        effort = reasoning.get("effort")
-        if effort is not None and effort not in EFFORTS:
-            raise ValidationError(f"effort must be one of {', '.join(EFFORTS)}")
-        return reasoning
-
-
 class Text(JsonObject):
     def _deserialize(
         self, value: Any, attr: str | None, data: Any, **kwargs: Any
@@ -99,7 +88,7 @@ class Responses(FrozenSchema[ResponsesRequest]):
     )
     temperature = StrictNumber(0.0, 2.0, load_default=None, allow_none=True)
     top_p = StrictNumber(0.0, 1.0, load_default=None, allow_none=True)
-    reasoning = Reasoning(load_default=None, allow_none=True)
+    reasoning = EffortObject(load_default=None, allow_none=True)
     text = Text(load_default=None, allow_none=True)
     parallel_tool_calls = StrictBoolean(load_default=None, allow_none=True)
     metadata = JsonObject(load_default=None, allow_none=True)

@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
+from ..errors import BadRequest
 from .ollama.request_types import Think
 
 # Effort words of both APIs -> Ollama's think levels (low, medium, high, max), so one mapping
@@ -29,6 +30,20 @@ EFFORTS = tuple(_EFFORT_THINK)
 # estimate, so a prompt that fits by the estimate fits for the backend too.
 _CHARS_PER_TOKEN = 4
 _SAFE_CHARS_PER_TOKEN = 2
+
+
+def function_tool(where: str, tool: dict[str, Any], schema_key: str) -> dict[str, Any]:
+    """A chat function tool from a flat declaration (Anthropic's with `input_schema`,
+    Responses' with `parameters`); only the fields chat completions know are kept."""
+    name = tool.get("name")
+    if not isinstance(name, str) or not name:
+        raise BadRequest(f"{where}.name: is required")
+    function: dict[str, Any] = {"name": name, "parameters": tool.get(schema_key)}
+    if isinstance(tool.get("description"), str):
+        function["description"] = tool["description"]
+    if isinstance(tool.get("strict"), bool):
+        function["strict"] = tool["strict"]
+    return {"type": "function", "function": function}
 
 
 def new_id(prefix: str) -> str:

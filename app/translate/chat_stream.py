@@ -201,3 +201,41 @@ class CompletionReader:
                 "the backend's answer ended before it was complete (no finish_reason)"
             )
         return self.finish_reason
+
+
+class PieceTranslator:
+    """What the answer translators of the SSE APIs (Anthropic, Responses) share: the backend's
+    answer read piece by piece, fed one event at a time (the relay's `event`) or replayed from
+    a whole completion. Subclasses say what a piece becomes (`_piece`) and how a stream ends
+    (`tail`)."""
+
+    def __init__(self, *, drop_thinking: bool) -> None:
+        self.reader = CompletionReader(keep_thinking=not drop_thinking)
+        self.pieces = 0  # output pieces: the token count when the backend reports no usage
+
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        return self.reader.usage
+
+    def event(self, payload: bytes) -> bytes:
+        out: list[bytes] = []
+        for piece in self.reader.feed(parse_event(payload)):
+            self._counted(piece, out)
+        return b"".join(out)
+
+    def replay(self, completion: dict[str, Any]) -> bytes:
+        """A whole completion as the stream a streaming client expects."""
+        out: list[bytes] = []
+        self._counted(self.reader.whole(completion), out)
+        return b"".join(out) + self.tail()
+
+    def _counted(self, piece: Piece, out: list[bytes]) -> None:
+        self._piece(piece, out)
+        if piece.text or piece.thinking:
+            self.pieces += 1
+
+    def tail(self) -> bytes:
+        raise NotImplementedError
+
+    def _piece(self, piece: Piece, out: list[bytes]) -> None:
+        raise NotImplementedError

@@ -9,7 +9,7 @@ import json
 import openai
 import pytest
 
-from tests.samples import RESPONSES_WEATHER_TOOL
+from tests.samples import ECHO_SCHEMA, RESPONSES_WEATHER_TOOL
 
 MODEL = "fake-chat"
 
@@ -73,12 +73,7 @@ def test_function_calling_round_trip_keeps_the_call_id(openai_client, backend):
 
 
 def test_structured_output_parses_into_a_model(openai_client, backend):
-    schema = {
-        "type": "object",
-        "properties": {"echo": {"type": "string"}},
-        "required": ["echo"],
-        "additionalProperties": False,
-    }
+    schema = ECHO_SCHEMA
     response = openai_client.responses.create(
         model=MODEL,
         input="hello",

@@ -17,7 +17,7 @@ from app.translate.chat_stream import StreamError
 from app.translate.ollama.to_backend import Target
 from app.validation import load
 from harness import openai_events as events
-from tests.checks import sse_events
+from tests.checks import sse_events, translated
 from tests.samples import ANTHROPIC_WEATHER_TOOL, PNG
 
 GENERIC = Target("m", flavour("generic"), ThinkStyle.NONE)
@@ -252,23 +252,14 @@ def translator(**fields: Any) -> MessageTranslator:
     return MessageTranslator("claude-x", "msg_1", input_estimate=9, **fields)
 
 
-def streamed(tr: MessageTranslator, *chunks: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    raw = b"".join(tr.event(json.dumps(chunk).encode()) for chunk in chunks) + tr.tail()
-    return sse_events(raw)
-
-
-def delta(**fields: Any) -> dict[str, Any]:
-    return events.chunk({key: value for key, value in fields.items() if value is not None})
-
-
 def test_a_streamed_answer_follows_anthropics_event_grammar() -> None:
-    got = streamed(
+    got = translated(
         translator(),
-        delta(role="assistant", content=""),
-        delta(reasoning="Think"),
-        delta(reasoning="ing."),
-        delta(content="Hello"),
-        delta(content=" there"),
+        events.delta_chunk(role="assistant", content=""),
+        events.delta_chunk(reasoning="Think"),
+        events.delta_chunk(reasoning="ing."),
+        events.delta_chunk(content="Hello"),
+        events.delta_chunk(content=" there"),
         events.chunk({}, "stop"),
         events.usage_chunk(12, 4),
     )
@@ -309,12 +300,18 @@ def test_a_streamed_answer_follows_anthropics_event_grammar() -> None:
 
 
 def test_tool_calls_arrive_whole_after_the_text_with_stop_reason_tool_use() -> None:
-    got = streamed(
+    got = translated(
         translator(),
-        delta(content="Let me check."),
-        delta(tool_calls=events.tool_fragment(0, "call_8f2k", "get_weather")["tool_calls"]),
-        delta(tool_calls=events.tool_fragment(0, arguments='{"zone": "eu", ')["tool_calls"]),
-        delta(tool_calls=events.tool_fragment(0, arguments='"city": "Paris"}')["tool_calls"]),
+        events.delta_chunk(content="Let me check."),
+        events.delta_chunk(
+            tool_calls=events.tool_fragment(0, "call_8f2k", "get_weather")["tool_calls"]
+        ),
+        events.delta_chunk(
+            tool_calls=events.tool_fragment(0, arguments='{"zone": "eu", ')["tool_calls"]
+        ),
+        events.delta_chunk(
+            tool_calls=events.tool_fragment(0, arguments='"city": "Paris"}')["tool_calls"]
+        ),
         events.chunk({}, "stop"),  # vLLM says "stop" for a forced tool choice
     )
     blocks = [data for name, data in got if name.startswith("content_block")]
@@ -348,17 +345,17 @@ def test_stop_reasons(finish, stop_string, expected) -> None:
     tr = translator(stop_sequences=("END",))
     finish_event = events.chunk({}, finish)
     finish_event["choices"][0]["stop_reason"] = stop_string
-    got = streamed(tr, delta(content="a"), finish_event)
+    got = translated(tr, events.delta_chunk(content="a"), finish_event)
     ending = got[-2][1]["delta"]
     assert (ending["stop_reason"], ending["stop_sequence"]) == expected
 
 
 def test_invalid_tool_arguments_end_the_stream_in_error_never_as_partial_json() -> None:
     tr = translator()
-    tr.event(json.dumps(delta(content="x")).encode())
+    tr.event(json.dumps(events.delta_chunk(content="x")).encode())
     tr.event(
         json.dumps(
-            delta(
+            events.delta_chunk(
                 tool_calls=[
                     {
                         "index": 0,
@@ -379,7 +376,12 @@ def test_invalid_tool_arguments_end_the_stream_in_error_never_as_partial_json() 
 
 
 def test_an_answer_without_usage_counts_pieces_and_the_estimate() -> None:
-    got = streamed(translator(), delta(content="a"), delta(content="b"), events.chunk({}, "stop"))
+    got = translated(
+        translator(),
+        events.delta_chunk(content="a"),
+        events.delta_chunk(content="b"),
+        events.chunk({}, "stop"),
+    )
     assert got[-2][1]["usage"] == {"input_tokens": 9, "output_tokens": 2}
 
 
@@ -430,10 +432,10 @@ def test_a_whole_answer_replays_as_the_same_stream() -> None:
 
 
 def test_thinking_dropped_when_the_client_disabled_it() -> None:
-    got = streamed(
+    got = translated(
         translator(drop_thinking=True),
-        delta(reasoning="hidden"),
-        delta(content="shown"),
+        events.delta_chunk(reasoning="hidden"),
+        events.delta_chunk(content="shown"),
         events.chunk({}, "stop"),
     )
     assert [

@@ -17,7 +17,7 @@ from app.translate.responses.from_backend import ResponseTranslator
 from app.translate.responses.to_backend import chat_body, tools_of
 from app.validation import load
 from harness import openai_events as events
-from tests.checks import sse_events
+from tests.checks import sse_events, translated
 from tests.samples import PNG, RESPONSES_WEATHER_TOOL
 
 GENERIC = Target("m", flavour("generic"), ThinkStyle.NONE)
@@ -228,24 +228,19 @@ def translator(**fields: Any) -> ResponseTranslator:
     )
 
 
-def streamed(tr: ResponseTranslator, *chunks: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    raw = b"".join(tr.event(json.dumps(chunk).encode()) for chunk in chunks) + tr.tail()
-    return sse_events(raw)
-
-
-def delta(**fields: Any) -> dict[str, Any]:
-    return events.chunk({key: value for key, value in fields.items() if value is not None})
-
-
 def test_a_streamed_answer_follows_the_responses_event_grammar() -> None:
-    got = streamed(
+    got = translated(
         translator(),
-        delta(role="assistant", content=""),
-        delta(reasoning="Thinking."),
-        delta(content="Let me "),
-        delta(content="check."),
-        delta(tool_calls=events.tool_fragment(0, "call_8f2k", "get_weather")["tool_calls"]),
-        delta(tool_calls=events.tool_fragment(0, arguments='{"city": "Paris"}')["tool_calls"]),
+        events.delta_chunk(role="assistant", content=""),
+        events.delta_chunk(reasoning="Thinking."),
+        events.delta_chunk(content="Let me "),
+        events.delta_chunk(content="check."),
+        events.delta_chunk(
+            tool_calls=events.tool_fragment(0, "call_8f2k", "get_weather")["tool_calls"]
+        ),
+        events.delta_chunk(
+            tool_calls=events.tool_fragment(0, arguments='{"city": "Paris"}')["tool_calls"]
+        ),
         events.chunk({}, "tool_calls"),
         events.usage_chunk(12, 4),
     )
@@ -292,7 +287,7 @@ def test_a_streamed_answer_follows_the_responses_event_grammar() -> None:
 
 
 def test_a_length_stop_is_incomplete_with_its_reason() -> None:
-    got = streamed(translator(), delta(content="cut"), events.chunk({}, "length"))
+    got = translated(translator(), events.delta_chunk(content="cut"), events.chunk({}, "length"))
     name, data = got[-1]
     assert name == "response.incomplete"
     assert data["response"]["incomplete_details"] == {"reason": "max_output_tokens"}
@@ -315,7 +310,7 @@ def test_a_namespaced_call_is_split_back() -> None:
 
 def test_a_failure_after_the_start_is_error_then_response_failed() -> None:
     tr = translator()
-    started = tr.event(json.dumps(delta(content="partial")).encode())
+    started = tr.event(json.dumps(events.delta_chunk(content="partial")).encode())
     got = sse_events(started + tr.error("the backend broke"))
     assert [name for name, _ in got][-2:] == ["error", "response.failed"]
     assert [data["sequence_number"] for _, data in got] == list(range(len(got)))
@@ -337,7 +332,7 @@ def test_a_failure_before_any_output_still_starts_the_response() -> None:
 
 def test_an_answer_that_never_finished_is_an_error() -> None:
     tr = translator()
-    tr.event(json.dumps(delta(content="partial")).encode())
+    tr.event(json.dumps(events.delta_chunk(content="partial")).encode())
     with pytest.raises(StreamError, match="finish_reason"):
         tr.tail()
 

@@ -21,7 +21,7 @@ import json
 from typing import Any
 
 from ...wire import sse_event
-from ..chat_stream import CompletionReader, Piece, ToolCall, parse_arguments, parse_event
+from ..chat_stream import Piece, PieceTranslator, ToolCall, parse_arguments
 from .errors import error_object
 from .to_backend import client_call_id
 
@@ -38,7 +38,7 @@ def signature(thinking: str) -> str:
     return "sig_" + hashlib.blake2b(thinking.encode(), digest_size=16).hexdigest()
 
 
-class MessageTranslator:
+class MessageTranslator(PieceTranslator):
     keepalive = PING
     keepalive_seconds = KEEPALIVE_SECONDS
 
@@ -51,28 +51,17 @@ class MessageTranslator:
         stop_sequences: tuple[str, ...] = (),
         drop_thinking: bool = False,
     ) -> None:
+        super().__init__(drop_thinking=drop_thinking)
         self.model = model  # the name the client asked for, echoed
         self.id = message_id
         self.input_estimate = input_estimate
         self.stop_sequences = stop_sequences
-        self.reader = CompletionReader(keep_thinking=not drop_thinking)
-        self.pieces = 0  # output pieces: the token count when the backend reports no usage
         self._started = False
         self._index = -1
         self._open: str | None = None  # the kind of the block being streamed
         self._thinking: list[str] = []  # of the open thinking block, for its signature
 
-    @property
-    def usage(self) -> dict[str, Any] | None:
-        return self.reader.usage
-
-    # -- the relay's side ----------------------------------------------------------------------
-
-    def event(self, payload: bytes) -> bytes:
-        out: list[bytes] = []
-        for piece in self.reader.feed(parse_event(payload)):
-            self._piece(piece, out)
-        return b"".join(out)
+    # -- the relay's side (event and replay: PieceTranslator) ----------------------------------
 
     def tail(self) -> bytes:
         """The tool-call blocks, then message_delta and message_stop; raises StreamError when the
@@ -106,12 +95,6 @@ class MessageTranslator:
 
     def error(self, message: str) -> bytes:
         return sse_event("error", error_object(message, 500))
-
-    def replay(self, completion: dict[str, Any]) -> bytes:
-        """A whole completion as the stream a streaming client expects."""
-        out: list[bytes] = []
-        self._piece(self.reader.whole(completion), out)
-        return b"".join(out) + self.tail()
 
     # -- a whole answer --------------------------------------------------------------------------
 
@@ -166,8 +149,6 @@ class MessageTranslator:
             self._open_block("text", out)
             delta = {"type": "text_delta", "text": piece.text}
             out.append(self._block_event("content_block_delta", delta=delta))
-        if piece.text or piece.thinking:
-            self.pieces += 1
 
     def _start(self, out: list[bytes]) -> None:
         """message_start, sent with the first output (not before: an error that comes first

@@ -20,7 +20,7 @@ from typing import Any
 
 from ...errors import BadRequest
 from ...flavours import Flavour
-from ..chat_request import effort_think, new_id, output_limit, place_system_text
+from ..chat_request import effort_think, function_tool, new_id, output_limit, place_system_text
 from ..images import InvalidImage, to_data_uri
 from ..limits import MAX_BLOCKS, MAX_TOOL_CALLS
 from ..ollama.messages import sanitize_tools
@@ -316,16 +316,8 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
                 "search, code execution...) do not run here; declare a custom tool with a name "
                 "and an input_schema instead"
             )
-        name = tool.get("name")
-        if not isinstance(name, str) or not name:
-            raise BadRequest(f"tools.{position}.name: is required")
-        function: dict[str, Any] = {"name": name, "parameters": tool.get("input_schema")}
-        if isinstance(tool.get("description"), str):
-            function["description"] = tool["description"]
-        if isinstance(tool.get("strict"), bool):
-            function["strict"] = tool["strict"]
         # cache_control, defer_loading, input_examples...: Anthropic's own, never forwarded.
-        functions.append({"type": "function", "function": function})
+        functions.append(function_tool(f"tools.{position}", tool, "input_schema"))
     return sanitize_tools(functions)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from ...wire import sse_event
 from ..chat_request import new_id
-from ..chat_stream import CompletionReader, Piece, parse_arguments, parse_event
+from ..chat_stream import Piece, PieceTranslator, parse_arguments
 from .request_types import ResponsesRequest
 
 # While the backend says nothing, a comment line keeps the connection alive; both SDKs' event
@@ -32,7 +32,7 @@ KEEPALIVE_SECONDS = 10.0
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
 
-class ResponseTranslator:
+class ResponseTranslator(PieceTranslator):
     keepalive = KEEPALIVE
     keepalive_seconds = KEEPALIVE_SECONDS
 
@@ -45,30 +45,19 @@ class ResponseTranslator:
         input_estimate: int,
         drop_thinking: bool = False,
     ) -> None:
+        super().__init__(drop_thinking=drop_thinking)
         self.request = request
         self.id = response_id
         self.namespaces = namespaces
         self.input_estimate = input_estimate
         self.created_at = int(time.time())
-        self.reader = CompletionReader(keep_thinking=not drop_thinking)
-        self.pieces = 0
         self._sequence = 0
         self._started = False
         self._items: list[dict[str, Any]] = []  # finished output items, in output_index order
         self._open: dict[str, Any] | None = None  # the item being streamed
         self._text: list[str] = []  # of the open item
 
-    @property
-    def usage(self) -> dict[str, Any] | None:
-        return self.reader.usage
-
-    # -- the relay's side ----------------------------------------------------------------------
-
-    def event(self, payload: bytes) -> bytes:
-        out: list[bytes] = []
-        for piece in self.reader.feed(parse_event(payload)):
-            self._piece(piece, out)
-        return b"".join(out)
+    # -- the relay's side (event and replay: PieceTranslator) ----------------------------------
 
     def tail(self) -> bytes:
         reason = self.reader.check_finished()
@@ -104,12 +93,6 @@ class ResponseTranslator:
         response["error"] = {"code": "server_error", "message": message}
         out.append(self._emit("response.failed", response=response))
         return b"".join(out)
-
-    def replay(self, completion: dict[str, Any]) -> bytes:
-        """A whole completion as the stream a streaming client expects."""
-        out: list[bytes] = []
-        self._piece(self.reader.whole(completion), out)
-        return b"".join(out) + self.tail()
 
     # -- a whole answer --------------------------------------------------------------------------
 
@@ -168,8 +151,6 @@ class ResponseTranslator:
                 )
             )
             self._text.append(piece.text)
-        if piece.text or piece.thinking:
-            self.pieces += 1
 
     def _place(self) -> dict[str, Any]:
         assert self._open is not None

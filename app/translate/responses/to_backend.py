@@ -23,7 +23,7 @@ from typing import Any
 
 from ...errors import BadRequest
 from ...flavours import Flavour
-from ..chat_request import effort_think, output_limit, place_system_text
+from ..chat_request import effort_think, function_tool, output_limit, place_system_text
 from ..images import InvalidImage, to_data_uri
 from ..limits import MAX_BLOCKS
 from ..ollama.messages import OpenCalls, sanitize_tools
@@ -114,14 +114,17 @@ def tools_of(request: ResponsesRequest) -> tuple[list[dict[str, Any]], dict[str,
     for position, tool in enumerate(request.tools):
         kind = tool.get("type") if isinstance(tool, dict) else None
         if kind == "function":
-            functions.append(_function(f"tools.{position}", tool))
+            functions.append(function_tool(f"tools.{position}", tool, "parameters"))
         elif kind == "namespace":
             namespace = tool.get("name")
             members = tool.get("tools")
             if not isinstance(namespace, str) or not isinstance(members, list):
                 raise BadRequest(f"tools.{position}: a namespace needs a name and tools")
             for inner, member in enumerate(members):
-                function = _function(f"tools.{position}.tools.{inner}", member)
+                where = f"tools.{position}.tools.{inner}"
+                if not isinstance(member, dict):
+                    raise BadRequest(f"{where}: must be an object")
+                function = function_tool(where, member, "parameters")
                 flat = f"{namespace}{NAMESPACE_SEPARATOR}{function['function']['name']}"
                 namespaces[flat] = (namespace, function["function"]["name"])
                 function["function"]["name"] = flat
@@ -142,18 +145,6 @@ def _note_skipped(what: str) -> None:
     if what not in _noted:
         _noted.add(what)
         log.info("%s items of Responses requests are not sent to the backend", what)
-
-
-def _function(where: str, tool: Any) -> dict[str, Any]:
-    name = tool.get("name") if isinstance(tool, dict) else None
-    if not isinstance(name, str) or not name:
-        raise BadRequest(f"{where}.name: is required")
-    function: dict[str, Any] = {"name": name, "parameters": tool.get("parameters")}
-    if isinstance(tool.get("description"), str):
-        function["description"] = tool["description"]
-    if isinstance(tool.get("strict"), bool):
-        function["strict"] = tool["strict"]
-    return {"type": "function", "function": function}
 
 
 def _parts(index: int, content: Any) -> list[Any]:
