@@ -17,7 +17,7 @@ from . import offload
 from .backend import Backend, dumps, parse_json_body
 from .body import json_body
 from .catalogue import Catalogue
-from .errors import BackendError, NotFound
+from .errors import BackendError, NotFound, ProxyError
 from .observe import Exchange
 from .openai.passthrough import relay
 from .replies import SSE_MIMETYPE, json_response, stream_response
@@ -26,6 +26,7 @@ from .stream import Relay, Translation
 from .translate.chat_request import estimate_tokens
 from .translate.chat_stream import StreamError
 from .translate.models import Model
+from .translate.ollama.embeddings import is_overflow
 from .translate.ollama.model_info import context_length
 from .translate.ollama.to_backend import CHAT_PATH, Target
 from .validation import FrozenSchema, load
@@ -97,6 +98,18 @@ def answer(
 ) -> Response:
     """The client's answer: streamed, replayed from a whole completion (`body` asks for none:
     backends that cannot stream this request), or one JSON object."""
+    try:
+        return _answer(backend, body, translator, stream=stream)
+    except ProxyError as exc:
+        if exc.status == 400 and is_overflow(exc.message):
+            # OpenAI's code for it: Codex then tells its user the context is full.
+            exc.code = "context_length_exceeded"
+        raise
+
+
+def _answer(
+    backend: Backend, body: dict[str, Any], translator: SSETranslator, *, stream: bool
+) -> Response:
     if stream and body.get("stream"):
         exchange = Exchange(body.get("model"))
         response = backend.post(CHAT_PATH, offload.for_request(dumps, body), stream=True)

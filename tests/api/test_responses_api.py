@@ -132,3 +132,10 @@ def test_an_unknown_model_is_openais_404(client, backend):
 
 def test_status_reports_cloud_features_disabled(client, backend):
     assert client.get("/api/status").get_json() == {"cloud": {"disabled": True, "source": "config"}}
+
+
+def test_a_prompt_over_the_context_has_openais_code(client, backend):
+    message = "request (8863 tokens) exceeds the available context size (2048 tokens)"
+    backend.add(responses.POST, CHAT_URL, json={"error": {"message": message}}, status=400)
+    error = openai_error(client.post("/v1/responses", json=BODY), 400)
+    assert (error["message"], error["code"]) == (message, "context_length_exceeded")

@@ -82,6 +82,7 @@ def test_messages_tool_round_trip(anthropic_client: anthropic.Anthropic, target:
     assert second.content
 
 
+@pytest.mark.translated
 def test_messages_unknown_model_is_not_found(anthropic_client: anthropic.Anthropic) -> None:
     with pytest.raises(anthropic.NotFoundError) as caught:
         anthropic_client.messages.create(
@@ -108,6 +109,7 @@ def test_responses_create(openai_client: openai.OpenAI, target: Target) -> None:
     assert response.usage.output_tokens > 0
 
 
+@pytest.mark.translated
 def test_responses_stream(openai_client: openai.OpenAI, target: Target) -> None:
     with openai_client.responses.stream(
         model=target.chat_model, input=PROMPT, max_output_tokens=64
@@ -148,6 +150,7 @@ def test_responses_function_calling_round_trip(
     assert second.status in ("completed", "incomplete")
 
 
+@pytest.mark.translated
 def test_responses_structured_output(openai_client: openai.OpenAI, target: Target) -> None:
     schema = ECHO_SCHEMA
     response = openai_client.responses.create(
