@@ -69,15 +69,18 @@ e2e: $(VENV)/.stamp-dev
 bench: $(VENV)/.stamp-dev
 	$(BIN)/python -m bench
 
-# The Ollama-SDK conformance suite against real llama.cpp servers with SmolLM2-135M: the
-# llama-cpp-python server and llama.cpp's own llama-server, each behind the proxy once with no
-# BACKEND_FLAVOUR (what a user gets by setting only the URL) and once with its own flavour.
+# The conformance suites (the Ollama SDK; the Anthropic and openai SDKs on Messages and
+# Responses) against real llama.cpp servers with SmolLM2-135M: the llama-cpp-python server and
+# llama.cpp's own llama-server, each behind the proxy once with no BACKEND_FLAVOUR (what a user
+# gets by setting only the URL) and once with its own flavour; llama-server once more with
+# llama-server-native, which passes Messages and Responses to its own routes.
 # Not part of `make test`: the first run compiles both servers (~15 min on 2 cores, cached).
 E2E_REAL_RUNS ?= llama-cpp-python:default llama-cpp-python:llama-cpp-python \
-	llama-server:default llama-server:llama-server
+	llama-server:default llama-server:llama-server llama-server:llama-server-native
+E2E_REAL_TESTS ?= tests/e2e/test_conformance.py tests/e2e/test_api_conformance.py
 e2e-real: $(VENV)/.stamp-dev
 	E2E_REAL_RUNS="$(E2E_REAL_RUNS)" tests/e2e_real/matrix.sh \
-		$(BIN)/pytest tests/e2e/test_conformance.py -p no:cacheprovider -v
+		$(BIN)/pytest $(E2E_REAL_TESTS) -p no:cacheprovider -v
 
 # After editing requirements*.txt: re-resolve, keeping every pin that still fits. The dev lock is
 # constrained by the runtime lock, so tests run on exactly the versions the image ships.

@@ -13,6 +13,7 @@ from .config import Settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     from .access import init_access, loopback
+    from .anthropic import bp as anthropic_bp
     from .error_handlers import register_error_handlers
     from .guards import Guard
     from .health import init_health
@@ -21,6 +22,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from .openai import bp as openai_bp
     from .replies import go_status_lines
     from .requestid import init_request_id
+    from .responses import bp as responses_bp
     from .services import EXTENSION, Services
 
     settings = settings or Settings.from_env()
@@ -40,6 +42,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_health(app)
     go_status_lines(app)
     app.register_blueprint(ollama_bp)
+    # Before the /v1 pass-through: the APIs the proxy serves itself.
+    app.register_blueprint(anthropic_bp)
+    app.register_blueprint(responses_bp)
     app.register_blueprint(openai_bp)
     app.wsgi_app = Guard(app.wsgi_app)  # type: ignore[method-assign]
     return app

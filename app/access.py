@@ -1,4 +1,5 @@
-"""Who may call the proxy: optional API keys for `/api/*` and `/v1/*`, and Ollama's CORS rules.
+"""Who may call the proxy: optional API keys for `/api/*` and `/v1/*` (as a Bearer token or
+Anthropic's `x-api-key`), and Ollama's CORS rules.
 
 CORS follows Ollama (docs/protocol.md, "Conventions of Ollama's API"): browser pages from
 localhost and from app, file, IDE webview and extension origins are allowed by default, more
@@ -45,7 +46,8 @@ ALLOWED_HEADERS = (
     "Authorization, Content-Type, User-Agent, Accept, X-Requested-With, OpenAI-Beta, "
     "X-Request-ID, x-stainless-arch, x-stainless-async, x-stainless-lang, "
     "x-stainless-os, x-stainless-package-version, x-stainless-retry-count, "
-    "x-stainless-runtime, x-stainless-runtime-version, x-stainless-timeout"
+    "x-stainless-runtime, x-stainless-runtime-version, x-stainless-timeout, x-api-key, "
+    "anthropic-version, anthropic-beta, anthropic-dangerous-direct-browser-access"
 )
 ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"
 # Liveness and readiness probes never need a key: Kubernetes sends none.
@@ -118,15 +120,24 @@ def init_access(
         return response
 
 
-def _require_key(keys: frozenset[str]) -> None:
+def _presented_key() -> str:
+    """The client's key: `Authorization: Bearer <key>`, or Anthropic's `x-api-key` (the
+    Anthropic SDKs and Claude Code send one or the other)."""
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-    presented = presented.strip()
+    if scheme.lower() == "bearer" and presented.strip():
+        return presented.strip()
+    return request.headers.get("x-api-key", "").strip()
+
+
+def _require_key(keys: frozenset[str]) -> None:
+    presented = _presented_key()
     # compare_digest against every key: the time taken says nothing about which key is near.
     valid = False
     for key in keys:
         valid |= hmac.compare_digest(presented.encode(), key.encode())
-    if scheme.lower() != "bearer" or not presented or not valid:
+    if not presented or not valid:
         raise Unauthorized(
-            "unauthorized: this server requires an API key (Authorization: Bearer <key>)",
+            "unauthorized: this server requires an API key (Authorization: Bearer <key>, "
+            "or x-api-key: <key>)",
             headers={"WWW-Authenticate": "Bearer"},
         )

@@ -52,7 +52,7 @@ class Settings:
     verify_ssl: bool = True
     mapping: ModelMapping = field(default_factory=ModelMapping)
     # The Ollama release whose API this proxy serves: clients gate features on it.
-    ollama_version: str = "0.30.0"
+    ollama_version: str = "0.32.7"
     default_context_length: int = 4096
     models_cache_ttl: float = 10.0
     backend_flavour: str = AUTO  # detected from the backend's own answers

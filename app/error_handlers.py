@@ -1,7 +1,8 @@
-"""The only place that formats an error body: each API's clients get their own shape.
+"""The only place that renders an HTTP error: each API's clients get their own shape.
 
-Ollama's `{"error": "..."}` under `/` and `/api/*`, OpenAI's `{"error": {message, type, param,
-code}}` under `/v1/*`. Every ProxyError, every Werkzeug HTTP error (404, 405, 413) and every
+Anthropic's `{"type": "error", "error": {type, message}}` under `/v1/messages`, OpenAI's
+`{"error": {message, type, param, code}}` elsewhere under `/v1/*`, Ollama's `{"error": "..."}`
+under `/` and `/api/*`. Every ProxyError, every Werkzeug HTTP error (404, 405, 413) and every
 unexpected exception ends here.
 """
 
@@ -16,6 +17,8 @@ from werkzeug.exceptions import HTTPException
 from .errors import ProxyError
 from .guards import method_of
 from .replies import JSON_MIMETYPE
+from .translate.anthropic.errors import error_object as anthropic_error_object
+from .translate.anthropic.errors import is_anthropic_path
 
 log = logging.getLogger(__name__)
 
@@ -33,22 +36,27 @@ def ollama_error_body(message: str) -> bytes:
     return json.dumps({"error": message}, separators=(",", ":")).encode()
 
 
-def openai_error_body(message: str, status: int) -> bytes:
+def openai_error_body(message: str, status: int, code: str | None = None) -> bytes:
     error = {
         "message": message,
         "type": _OPENAI_TYPES.get(
             status, "api_error" if status >= 500 else "invalid_request_error"
         ),
         "param": None,
-        "code": None,
+        "code": code,
     }
     return json.dumps({"error": error}, separators=(",", ":")).encode()
 
 
-def error_response(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    message: str, status: int, headers: dict[str, str] | None = None, code: str | None = None
+) -> Response:
     """The error in the shape the current path's clients expect."""
-    if request.path.startswith("/v1/"):
-        body = openai_error_body(message, status)
+    path = request.path
+    if is_anthropic_path(path):
+        body = json.dumps(anthropic_error_object(message, status), separators=(",", ":")).encode()
+    elif path.startswith("/v1/"):
+        body = openai_error_body(message, status, code)
     else:
         body = ollama_error_body(message)
     response = Response(body, status=status, mimetype=JSON_MIMETYPE)
@@ -62,7 +70,7 @@ def register_error_handlers(app: Flask) -> None:
     def on_proxy_error(error: ProxyError) -> Response:
         if error.status >= 500:
             log.warning("request failed: %s", error.message, extra={"status": error.status})
-        return error_response(error.message, error.status, error.headers)
+        return error_response(error.message, error.status, error.headers, error.code)
 
     @app.errorhandler(HTTPException)
     def on_http_error(error: HTTPException) -> Response:

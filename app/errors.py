@@ -27,6 +27,7 @@ class ProxyError(Exception):
         headers: dict[str, str] | None = None,
         *,
         failover: bool = False,
+        code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -34,6 +35,8 @@ class ProxyError(Exception):
             self.status = status
         self.headers = headers or {}
         self.failover = failover
+        # OpenAI's machine-readable `code` ("model_not_found"), where one applies.
+        self.code = code
 
 
 class BadRequest(ProxyError):
@@ -57,7 +60,7 @@ class BackendError(ProxyError):
 def model_not_found(name: str) -> NotFound:
     # Ollama's wording on chat, generate, show, embed and delete; clients key on the 404 and on
     # "not found" (ollama run then pulls).
-    return NotFound(f"model '{name}' not found")
+    return NotFound(f"model '{name}' not found", code="model_not_found")
 
 
 def scheduler_not_found(name: str) -> NotFound:

@@ -9,7 +9,7 @@ wire evidence for the servers tried.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
@@ -74,6 +74,9 @@ class Flavour:
     # Servers that return no logprobs unless at least one alternative is asked for.
     logprobs_need_top: bool = False
     schema_form: SchemaForm = SchemaForm.OPENAI
+    # The client APIs the server serves itself and gets passed through instead of translated:
+    # "messages" (Anthropic's /v1/messages), "responses" (OpenAI's /v1/responses).
+    native_apis: frozenset[str] = frozenset()
 
     def adapt_chat_body(self, body: dict[str, Any]) -> dict[str, Any]:
         """The dialect's fixes to a standard chat completions body (in place)."""
@@ -105,6 +108,20 @@ _LLAMA_SAMPLERS = MappingProxyType(
     }
 )
 
+# llama.cpp's own C++ server.
+_LLAMA_SERVER = Flavour(
+    "llama-server",
+    option_extras=_LLAMA_SAMPLERS,
+    think_style=ThinkStyle.CHAT_TEMPLATE_KWARGS,
+    think_off_by_effort=True,
+    tool_result_name=True,
+    # It accepts `suffix` on /v1/completions and ignores it.
+    suffix=False,
+    # Its image loader (stb_image) has no WebP decoder.
+    webp=False,
+    request_id=RequestIdForm.TAGGED,  # ignored, so ours
+)
+
 FLAVOURS: Mapping[str, Flavour] = MappingProxyType(
     {
         flavour.name: flavour
@@ -124,18 +141,12 @@ FLAVOURS: Mapping[str, Flavour] = MappingProxyType(
                 # vLLM takes any string as its internal request id: ours, greppable.
                 request_id=RequestIdForm.TAGGED,
             ),
-            # llama.cpp's own C++ server.
-            Flavour(
-                "llama-server",
-                option_extras=_LLAMA_SAMPLERS,
-                think_style=ThinkStyle.CHAT_TEMPLATE_KWARGS,
-                think_off_by_effort=True,
-                tool_result_name=True,
-                # It accepts `suffix` on /v1/completions and ignores it.
-                suffix=False,
-                # Its image loader (stb_image) has no WebP decoder.
-                webp=False,
-                request_id=RequestIdForm.TAGGED,  # ignored, so ours
+            _LLAMA_SERVER,
+            # The same, with Anthropic Messages and Responses passed to its own routes.
+            replace(
+                _LLAMA_SERVER,
+                name="llama-server-native",
+                native_apis=frozenset({"messages", "responses"}),
             ),
             Flavour(
                 "llama-cpp-python",

@@ -27,7 +27,9 @@ MAX_MODELS = 50
 OTHER = "other"
 UNKNOWN_MODEL = "unknown"  # /v1 pass-through: the body is relayed unparsed
 # Backend paths worth a label of their own; pass-through paths outside this set are "other".
-BACKEND_PATHS = frozenset({"/chat/completions", "/completions", "/embeddings", "/models"})
+BACKEND_PATHS = frozenset(
+    {"/chat/completions", "/completions", "/embeddings", "/models", "/messages", "/responses"}
+)
 BREAKER_STATES = {"closed": 0, "half-open": 1, "open": 2}
 
 # LLM requests take seconds to minutes: the client library's default buckets stop at 10 s.

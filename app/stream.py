@@ -9,7 +9,11 @@ Responses events, or the bytes unchanged for `/v1` pass-through):
 - the backend connection is closed on every exit (a client that hangs up stops the model at
   once: gunicorn closes the generator when a write fails) and reused when the body was read
   to its end;
-- the outcome, the metrics and the log line are recorded exactly once.
+- the outcome, the metrics and the log line are recorded exactly once;
+- a translation may ask for keep-alives (`keepalive` bytes every `keepalive_seconds` while
+  the backend is silent, before and during the answer): then the backend is read in a greenlet
+  of its own, and a backend silent longer than that before its first output starts the
+  response with a keep-alive, its errors then in-band (see `paced`).
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
+import gevent
 import requests
 from flask import Response
+from gevent.queue import Empty, Queue
 from greenlet import GreenletExit
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 
@@ -55,6 +61,9 @@ class Translation(Protocol):
     def error(self, message: str) -> bytes:
         """The in-band error that ends a stream that has started."""
         ...
+
+    # Optional (read with getattr): `keepalive: bytes`, what the client gets after every
+    # `keepalive_seconds: float` of backend silence.
 
 
 def iter_raw(response: requests.Response, *, decode: bool = True) -> Iterator[bytes]:
@@ -100,6 +109,42 @@ def raw_batches(response: requests.Response) -> Iterator[list[bytes]]:
     return ([chunk] for chunk in iter_raw(response, decode=False))
 
 
+def paced(batches: Iterator[list[bytes]], seconds: float) -> Iterator[list[bytes] | None]:
+    """The batches, and None after every `seconds` without one.
+
+    The relay reads the backend in the request's greenlet, where a read blocks until data
+    comes. Here a greenlet of its own reads, handing each batch over through a one-place queue
+    (it reads at most one batch ahead of the client), while the request's greenlet waits on the
+    queue with a timeout: no polling, and the read timeout still bounds a silent backend. The
+    reader's failures are raised here; closing this generator stops the reader.
+    """
+    handover: Queue[tuple[list[bytes] | None, Exception | None]] = Queue(maxsize=1)
+
+    def pump() -> None:
+        try:
+            for batch in batches:
+                handover.put((batch, None))
+            handover.put((None, None))
+        except Exception as exc:  # StreamError and kin, raised in the request's greenlet
+            handover.put((None, exc))
+
+    reader = gevent.spawn(pump)
+    try:
+        while True:
+            try:
+                batch, failure = handover.get(timeout=seconds)
+            except Empty:
+                yield None
+                continue
+            if failure is not None:
+                raise failure
+            if batch is None:
+                return
+            yield batch
+    finally:
+        reader.kill()
+
+
 class Relay:
     """One backend stream relayed to one client.
 
@@ -125,35 +170,46 @@ class Relay:
         self.exchange = exchange
         self.count_tokens = count_tokens
         self._over = False  # the stream ended while its head was read
-        self._batches = self._read(sse_batches(response) if batches is None else batches)
+        source = self._read(sse_batches(response) if batches is None else batches)
+        self._keepalive: bytes | None = getattr(translation, "keepalive", None)
+        self._batches: Iterator[list[bytes] | None] = source
+        if self._keepalive is not None:
+            self._batches = paced(source, translation.keepalive_seconds)  # type: ignore[attr-defined]
 
     def respond(self, mimetype: str) -> Response:
         """The client's response: whole when the stream ended before its first output, else a
         stream that starts with that output."""
         try:
-            head, error = self._head()
+            started = self._head()
         except StreamError as exc:  # before any output: the error keeps its HTTP status
-            self.response.close()
+            self._release()
             raise BackendError(exc.message, exc.status) from None
         except BaseException:
-            self.response.close()
+            self._release()
             raise
         if self.exchange is not None:
             self.exchange.stream_started()
+        if started is None:  # silent for a while: start with a keep-alive, errors in-band
+            assert self._keepalive is not None
+            return stream_response(self._body(self._keepalive, output=False), mimetype)
+        head, error = started
         if error is not None or self._over:
             self._first_chunk()
             self._end(Outcome.BACKEND_ERROR if error else Outcome.COMPLETED, error)
             return stream_response(head, mimetype)
         return stream_response(self._body(head), mimetype)
 
-    def _head(self) -> tuple[bytes, str | None]:
-        """The output up to the first non-empty piece, and the error that ended it if any.
+    def _head(self) -> tuple[bytes, str | None] | None:
+        """The output up to the first non-empty piece, and the error that ended it if any; None
+        when the backend stayed silent for a keep-alive interval first.
 
         A stream that ends before any output (all tool calls, or a backend that fails with an
         empty 200 as llama-cpp-python does) is finished here (`_over`), so its errors still get
         an HTTP status.
         """
         for batch in self._batches:
+            if batch is None:
+                return None
             data, error = self._translate(batch)
             if error is not None:
                 if not data:
@@ -164,13 +220,18 @@ class Relay:
         self._over = True
         return self.translation.tail(), None
 
-    def _body(self, head: bytes) -> Iterator[bytes]:
+    def _body(self, head: bytes, *, output: bool = True) -> Iterator[bytes]:
+        """The stream after `head`: the first output, or (`output=False`) a keep-alive."""
         outcome, error = Outcome.ERROR, None
         translation = self.translation
         try:
             yield head
-            self._first_chunk()
+            if output:
+                self._first_chunk()
             for batch in self._batches:
+                if batch is None:
+                    yield self._keepalive or b""
+                    continue
                 data, failure = self._translate(batch)
                 if failure is not None:
                     outcome, error = Outcome.BACKEND_ERROR, failure.message
@@ -178,6 +239,9 @@ class Relay:
                     return
                 if data:
                     yield data
+                    if not output:
+                        output = True
+                        self._first_chunk()
             yield translation.tail()
             outcome = Outcome.COMPLETED
         except StreamError as exc:  # the connection broke, or the end was missing
@@ -209,13 +273,20 @@ class Relay:
         if self.exchange is not None:
             self.exchange.first_chunk()
 
+    def _release(self) -> None:
+        """Stops reading (a keep-alive reader greenlet too) and drops the connection."""
+        close = getattr(self._batches, "close", None)
+        if close is not None:
+            close()
+        self.response.close()  # the backend stops generating now
+
     def _end(self, outcome: Outcome, error: str | None) -> None:
         if outcome is Outcome.COMPLETED:
             finish(self.response)
             if self.response.status_code < 400:  # a relayed error body is no sign of health
                 self.backend.stream_completed()
         else:
-            self.response.close()  # the backend stops generating now
+            self._release()
         if self.exchange is None:
             return
         translation = self.translation

@@ -64,6 +64,12 @@ def iter_sse_batches(chunks: Iterable[bytes]) -> Iterator[list[bytes]]:
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
+def sse_event(name: str, obj: Any) -> bytes:
+    """One named server-sent event: `event:` and `data:` lines, then the blank line. The
+    Anthropic SDKs drop events without the `event:` line; OpenAI's read it too."""
+    return b"event: " + name.encode() + b"\ndata: " + _encode(obj).encode() + b"\n\n"
+
+
 def ndjson(obj: Any) -> bytes:
     """One compact JSON line. ASCII escaping is deliberate: the Python SDK splits lines with
     `str.splitlines()`, so a raw U+2028 in model text would cut a line in two."""

@@ -47,11 +47,12 @@ from gunicorn.workers.ggevent import GeventWorker
 
 from .config import Settings
 from .logconfig import access_fields
+from .translate.anthropic.errors import error_object, is_anthropic_path
 
 # Beyond this share of the connection slots in use, idle keep-alive connections are closed.
 PRESSURE = 0.9
-# Whether the request gunicorn is refusing belongs to the OpenAI API (/v1/...).
-_OPENAI_PATH: ContextVar[bool] = ContextVar("openai_path", default=False)
+# The path of the request gunicorn is refusing: its API decides the error's shape.
+_REFUSED_PATH: ContextVar[str] = ContextVar("refused_path", default="")
 
 
 class _IdleWait:
@@ -130,11 +131,11 @@ class ProxyWorker(GeventWorker):  # type: ignore[misc]
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         path = getattr(req, "path", None) or ""
-        token = _OPENAI_PATH.set(path.startswith("/v1/"))
+        token = _REFUSED_PATH.set(path)
         try:
             super().handle_error(req, client, addr, exc)
         finally:
-            _OPENAI_PATH.reset(token)
+            _REFUSED_PATH.reset(token)
 
     def timeout_ctx(self) -> _IdleWait:
         return _IdleWait(self)
@@ -172,8 +173,11 @@ class ProxyWorker(GeventWorker):  # type: ignore[misc]
 def _write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
     """gunicorn's refusal of a request it could not parse, as JSON in the API's error shape."""
     message = f"{reason}: {mesg}" if mesg else reason
-    if _OPENAI_PATH.get():
-        error: dict[str, Any] = {
+    path = _REFUSED_PATH.get()
+    if is_anthropic_path(path):
+        error: dict[str, Any] = error_object(message, status_int)
+    elif path.startswith("/v1/"):
+        error = {
             "error": {"message": message, "type": "invalid_request_error", "param": None,
                       "code": None}
         }  # fmt: skip

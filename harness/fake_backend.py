@@ -205,6 +205,8 @@ class Reply:
     reasoning: list[str] = field(default_factory=list)
     tool_calls: list[JSON] = field(default_factory=list)
     finish_reason: str = "stop"
+    # vLLM's `stop_reason`: the stop string that ended the answer (null for its natural end).
+    stop_reason: str | None = None
     prompt_tokens: int = 1
     logprobs: bool = False
     top_logprobs: int = 0
@@ -315,14 +317,27 @@ def plan_chat(body: JSON, faults: Faults) -> Reply:
     )
     if _wants_thinking(body, user_text):
         reply.reasoning = pieces("thinking about: " + source)
-    if body.get("tools") and last.get("role") == "user":
+    # Like vLLM: tool_choice "none" answers in text, whatever tools are offered.
+    if body.get("tools") and last.get("role") == "user" and body.get("tool_choice") != "none":
         reply.content, reply.finish_reason = [], "tool_calls"
         reply.tool_calls = _tool_calls(body["tools"], user_text)
         return reply
+    _apply_stop(reply, body.get("stop"))
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
     if limit is not None and len(reply.content) > limit:
         reply.content, reply.finish_reason = reply.content[:limit], "length"
     return reply
+
+
+def _apply_stop(reply: Reply, stop: Any) -> None:
+    """Like vLLM: the text ends before the first stop string, which is not included, and is
+    named in the choice's `stop_reason`."""
+    stops = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else []
+    text = "".join(reply.content)
+    hits = [(text.find(s), s) for s in stops if isinstance(s, str) and s and s in text]
+    if hits:
+        at, matched = min(hits)
+        reply.content, reply.stop_reason = pieces(text[:at]), matched
 
 
 def _logprob(token: str, value: float) -> JSON:
@@ -494,7 +509,8 @@ class FakeBackend:
         logprobs = None
         if reply.logprobs:
             logprobs = {"content": [_logprob_entry(p, reply.top_logprobs) for p in reply.content]}
-        choice = {"message": message, "logprobs": logprobs, "finish_reason": reply.finish_reason}
+        choice = {"message": message, "logprobs": logprobs, "finish_reason": reply.finish_reason,
+                  "stop_reason": reply.stop_reason}  # fmt: skip
         envelope = _envelope(cid, "chat.completion", model)
         return "json", {**envelope, "choices": [{"index": 0, **choice}], "usage": reply.usage()}
 
@@ -521,6 +537,7 @@ class FakeBackend:
                 logprobs = {"content": [_logprob_entry(piece, reply.top_logprobs)]}
             events.append(("gen", chunk({"content": piece}, logprobs=logprobs)))
         finish = chunk({}, reply.finish_reason)
+        finish["choices"][0]["stop_reason"] = reply.stop_reason
         return events + self._closing(base, finish, reply.usage(), include_usage)
 
     def _closing(self, base: JSON, finish: JSON, usage: JSON, include_usage: bool) -> list[Event]:

@@ -38,6 +38,11 @@ def chunk(
     }
 
 
+def delta_chunk(**fields: Any) -> Json:
+    """A chunk whose delta has the fields given that are not None (content, reasoning...)."""
+    return chunk({key: value for key, value in fields.items() if value is not None})
+
+
 def usage_chunk(
     prompt: int, completion: int, *, model: str = "m", chunk_id: str = CHUNK_ID
 ) -> Json:

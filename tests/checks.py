@@ -40,6 +40,42 @@ def ndjson_objects(raw: bytes) -> list[dict[str, Any]]:
     return parsed
 
 
+def sse_events(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
+    """A named-event SSE body as (event, data) pairs: every event has its `event:` line (the
+    Anthropic SDKs drop events without one) naming the `type` its data carries; comment lines
+    (keep-alives) are skipped."""
+    events = []
+    for block in raw.decode().split("\n\n"):
+        lines = [line for line in block.split("\n") if line and not line.startswith(":")]
+        if not lines:
+            continue
+        assert len(lines) == 2, block
+        assert lines[0].startswith("event: "), block
+        assert lines[1].startswith("data: "), block
+        name, data = lines[0][7:], json.loads(lines[1][6:])
+        assert data["type"] == name, block
+        events.append((name, data))
+    return events
+
+
+def translated(translator: Any, *chunks: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The events an SSE translator makes of backend chunks fed one by one, then its tail."""
+    raw = b"".join(translator.event(json.dumps(chunk).encode()) for chunk in chunks)
+    return sse_events(raw + translator.tail())
+
+
+def anthropic_error(response: Answer, status: int) -> dict[str, Any]:
+    """The error object of an Anthropic error answer: `{"type": "error", "error": {type,
+    message}}` as JSON."""
+    assert response.status_code == status, (response.status_code, body_of(response)[:500])
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    body = json.loads(body_of(response))
+    assert body["type"] == "error", body
+    assert set(body["error"]) == {"type", "message"}, body
+    assert body["error"]["message"]
+    return dict(body["error"])
+
+
 def _json_error(response: Answer, status: int) -> dict[str, Any]:
     assert response.status_code == status, (response.status_code, body_of(response)[:500])
     assert response.headers["content-type"].startswith("application/json"), response.headers

@@ -19,3 +19,18 @@ PNG = (
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5E"
     "rkJggg=="
 )
+
+# The same tool as Anthropic (`input_schema`) and OpenAI Responses (flat) declare it.
+ANTHROPIC_WEATHER_TOOL = {
+    "name": "get_weather",
+    "description": "Get weather",
+    "input_schema": WEATHER_TOOL["function"]["parameters"],
+}
+RESPONSES_WEATHER_TOOL = {"type": "function", **WEATHER_TOOL["function"]}
+# A structured-output schema the fake backend's JSON answer ({"echo": ...}) satisfies.
+ECHO_SCHEMA = {
+    "type": "object",
+    "properties": {"echo": {"type": "string"}},
+    "required": ["echo"],
+    "additionalProperties": False,
+}

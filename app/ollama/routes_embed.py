@@ -13,10 +13,11 @@ from ..errors import NotFound, scheduler_not_found
 from ..replies import JSON_MIMETYPE, json_response
 from ..services import services
 from ..translate.ollama.embeddings import embed_inputs, normalised_all
+from ..validation import load
 from ..wire import ndjson
 from . import bp
 from .calls import embed as embed_call
-from .schemas import embed_schema, embeddings_schema, load
+from .schemas import embed_schema, embeddings_schema
 
 
 @bp.post("/api/embed")

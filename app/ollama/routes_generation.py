@@ -24,9 +24,10 @@ from ..translate.ollama.to_backend import (
     completions_body,
     generate_chat_body,
 )
+from ..validation import load
 from . import bp
 from .calls import stream_answer, whole_answer
-from .schemas import chat_schema, generate_schema, load
+from .schemas import chat_schema, generate_schema
 
 
 def _check_think(request: Generation, model: Model) -> None:

@@ -1,5 +1,5 @@
-"""Liveness, version and the model listings: `/`, `/api/version`, `/api/tags`, `/api/show`,
-`/api/ps`. Flask answers HEAD for every GET route, as Ollama does."""
+"""Liveness, version, status and the model listings: `/`, `/api/version`, `/api/status`,
+`/api/tags`, `/api/show`, `/api/ps`. Flask answers HEAD for every GET route, as Ollama does."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from ..body import json_body
 from ..replies import json_response
 from ..services import services
 from ..translate.ollama.model_info import ps_entry, show, tag_entry
+from ..validation import load
 from . import bp
-from .schemas import load, model_schema
+from .schemas import model_schema
 
 
 @bp.get("/")
@@ -21,6 +22,12 @@ def root() -> Response:
 @bp.get("/api/version")
 def version() -> Response:
     return json_response({"version": services().settings.ollama_version})
+
+
+@bp.get("/api/status")
+def status() -> Response:
+    # Ollama's cloud features (cloud models, web search) are its own service: never here.
+    return json_response({"cloud": {"disabled": True, "source": "config"}})
 
 
 @bp.get("/api/tags")

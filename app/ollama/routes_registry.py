@@ -12,9 +12,10 @@ from ..body import json_body
 from ..errors import NotFound, ProxyError
 from ..replies import NDJSON_MIMETYPE, STREAM_HEADERS, json_response
 from ..services import services
+from ..validation import load
 from ..wire import ndjson
 from . import bp
-from .schemas import copy_schema, load, model_schema
+from .schemas import copy_schema, model_schema
 
 NOT_SUPPORTED = 501
 _PULL_STEPS = ("pulling manifest", "verifying sha256 digest", "writing manifest", "success")

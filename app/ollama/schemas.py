@@ -1,23 +1,23 @@
 """Request validation at the boundary: marshmallow schemas that load Ollama request bodies into
 the frozen dataclasses of translate/ollama/request_types.py.
 
-Top-level fields are validated here. Messages are checked field by field in the single pass
-that converts them (translate/ollama/messages.py): a Nested schema costs ~8 µs per message,
-which on a long conversation would cost more than everything else the proxy does.
+Top-level fields are validated here (with the shared fields of app/validation.py). Messages
+are checked field by field in the single pass that converts them (translate/ollama/messages.py):
+a Nested schema costs ~8 µs per message, which on a long conversation would cost more than
+everything else the proxy does.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from typing import Any, TypeVar
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate
+from marshmallow import ValidationError, fields, pre_load, validate
 
-from .. import offload
-from ..errors import BadRequest
 from ..translate.limits import MAX_CONTEXT, MAX_IMAGES, MAX_MESSAGES, MAX_TOOLS
 from ..translate.ollama import request_types as types
 from ..translate.ollama.options import parse_options
+from ..validation import BoundedList, FrozenSchema, StrictBoolean, StrictInteger
 
 T = TypeVar("T")
 
@@ -33,29 +33,6 @@ _UNIT_SECONDS = {
     "h": 3600.0,
 }
 THINK_LEVELS = ("low", "medium", "high", "max")
-
-
-class StrictBoolean(fields.Field[bool]):
-    """true or false only: Go's decoder, and so Ollama, rejects "yes", 1 and "true"."""
-
-    default_error_messages = {"invalid": "must be true or false"}  # noqa: RUF012
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
-        if not isinstance(value, bool):
-            raise self.make_error("invalid")
-        return value
-
-
-class StrictInteger(fields.Integer):
-    default_error_messages = {"invalid": "must be a whole number"}  # noqa: RUF012
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(strict=True, **kwargs)
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
-        if isinstance(value, bool):
-            raise self.make_error("invalid")
-        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class KeepAlive(fields.Field[float]):
@@ -94,32 +71,6 @@ class Format(fields.Field[Any]):
         )
 
 
-class BoundedList(fields.Field[list[Any]]):
-    """A JSON array of at most `max_items` items, each of `item` type when one is given.
-
-    Checked in one pass at C speed where possible: marshmallow's List runs a field per item,
-    which on a list of millions (all a 64 MB body can hold) would stall the worker for seconds.
-    """
-
-    def __init__(self, max_items: int, item: type | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.max_items = max_items
-        self.item = item
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[Any]:
-        if not isinstance(value, list):
-            raise ValidationError("Not a valid list.")
-        if len(value) > self.max_items:
-            raise ValidationError(f"at most {self.max_items} items are allowed, got {len(value)}")
-        item = self.item
-        # `type(x) is int` also refuses booleans, which Go's decoder refuses as numbers.
-        if item is not None and not all(type(entry) is item for entry in value):
-            position = next(n for n, entry in enumerate(value) if type(entry) is not item)
-            problem = "Not a valid string." if item is str else "must be a whole number"
-            raise ValidationError({position: [problem]})
-        return value
-
-
 class Options(fields.Field[dict[str, Any]]):
     def _deserialize(
         self, value: Any, attr: str | None, data: Any, **kwargs: Any
@@ -152,28 +103,13 @@ def parse_keep_alive(value: Any) -> float:
     return sign * total
 
 
-class _Base(Schema, Generic[T]):
-    # The dataclass a load produces.
-    loads_into: ClassVar[type[Any]]
-
-    class Meta:
-        unknown = EXCLUDE  # Ollama ignores fields it does not know; so do we
-
+class _Base(FrozenSchema[T]):
     @pre_load
     def _legacy_name(self, data: Any, **kwargs: Any) -> Any:
         # Older clients (and ollama-js for pull/delete) send `name`; `model` wins when both are.
         if isinstance(data, dict) and not data.get("model") and data.get("name"):
             data = {**data, "model": data["name"]}
         return data
-
-    @post_load
-    def _typed(self, data: dict[str, Any], **kwargs: Any) -> Any:
-        # Nulls count as absent, as in Go's decoder: the field's default applies.
-        for name, value in data.items():
-            if value is None:
-                default = self.fields[name].load_default
-                data[name] = default() if callable(default) else default
-        return self.loads_into(**data)
 
 
 _required: dict[str, Any] = {"required": "model is required", "null": "model is required"}
@@ -253,38 +189,3 @@ embed_schema = EmbedRequest()
 embeddings_schema = EmbeddingsRequest()
 model_schema = ModelRequest()
 copy_schema = CopyRequest()
-
-
-def load(schema: _Base[T], body: dict[str, Any]) -> T:
-    """The validated request, every field set (defaults for absent and null ones); validated
-    off the event loop when the body was large (its lists are checked item by item)."""
-    return cast(T, offload.for_request(_load, schema, body))
-
-
-def _load(schema: _Base[T], body: dict[str, Any]) -> T:
-    try:
-        return cast(T, schema.load(body))  # _typed made it the schema's loads_into
-    except ValidationError as exc:
-        raise BadRequest(describe(exc)) from None
-
-
-def describe(error: ValidationError) -> str:
-    """'messages.0.role: must be a string; stream: must be true or false' from marshmallow."""
-    parts: list[str] = []
-
-    def walk(node: Any, path: str) -> None:
-        if isinstance(node, dict):
-            for key, child in node.items():
-                walk(child, f"{path}.{key}" if path else str(key))
-        elif isinstance(node, list) and node and all(isinstance(item, str) for item in node):
-            text = "; ".join(node)
-            # Messages that already name their field (Ollama's own wording) stand alone.
-            parts.append(text if path in ("", "_schema") or path in text else f"{path}: {text}")
-        elif isinstance(node, list):
-            for child in node:
-                walk(child, path)
-        else:
-            parts.append(f"{path}: {node}")
-
-    walk(error.messages, "")
-    return "; ".join(parts)

@@ -67,6 +67,13 @@ _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 # `path` is the decoded path; backend_path reads the raw one from the environ instead.
 @bp.route("/<path:path>", methods=_METHODS)
 def forward(path: str) -> Response:
+    return pass_through()
+
+
+def pass_through(*, client_key: bool = True) -> Response:
+    """The current request, passed to the backend and its answer relayed. `client_key=False`:
+    the client's credentials never reach the backend, whatever the settings (the APIs this
+    proxy serves itself, passed through to a backend that serves them natively)."""
     service = services()
     headers = {
         name: value
@@ -74,7 +81,7 @@ def forward(path: str) -> Response:
         if (lowered := name.lower()) in FORWARDED or lowered.startswith(FORWARDED_PREFIXES)
     }
     authorization = request.headers.get("Authorization")
-    if authorization and _transparent(service.backends, service.settings.api_keys):
+    if client_key and authorization and _transparent(service.backends, service.settings.api_keys):
         headers["Authorization"] = authorization
     target = backend_path(request.environ)
     body = raw_body()

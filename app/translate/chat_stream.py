@@ -105,6 +105,9 @@ class CompletionReader:
     def __init__(self, *, keep_thinking: bool = True) -> None:
         self.keep_thinking = keep_thinking
         self.finish_reason: str | None = None
+        # vLLM names the stop string that ended the answer (`stop_reason`); others say only
+        # "stop", for a stop string and for the end of the turn alike.
+        self.stop_string: str | None = None
         self.usage: dict[str, Any] | None = None
         self.timings: dict[str, Any] | None = None  # llama.cpp's own measurements
         self.calls: list[ToolCall] = []
@@ -133,7 +136,7 @@ class CompletionReader:
             )
             reason = choice.get("finish_reason")
             if reason:
-                self._finish(reason)
+                self._finish(reason, choice.get("stop_reason"))
         return pieces
 
     def whole(self, completion: dict[str, Any]) -> Piece:
@@ -147,7 +150,7 @@ class CompletionReader:
         choice = choices[0]
         self.usage = completion.get("usage")
         self.timings = completion.get("timings")
-        self._finish(choice.get("finish_reason") or "stop")
+        self._finish(choice.get("finish_reason") or "stop", choice.get("stop_reason"))
         answer = choice.get("message")
         if not isinstance(answer, dict):
             answer = {"content": choice.get("text")}
@@ -184,10 +187,12 @@ class CompletionReader:
             if function.get("arguments"):
                 call.fragments.append(function["arguments"])
 
-    def _finish(self, reason: str) -> None:
+    def _finish(self, reason: str, stop_reason: Any = None) -> None:
         if reason in ("error", "abort"):
             raise StreamError(f"the backend stopped the answer (finish_reason {reason!r})")
         self.finish_reason = reason
+        if isinstance(stop_reason, str):
+            self.stop_string = stop_reason
 
     def check_finished(self) -> str:
         """The finish reason; a stream that ended without one was cut off."""
@@ -196,3 +201,41 @@ class CompletionReader:
                 "the backend's answer ended before it was complete (no finish_reason)"
             )
         return self.finish_reason
+
+
+class PieceTranslator:
+    """What the answer translators of the SSE APIs (Anthropic, Responses) share: the backend's
+    answer read piece by piece, fed one event at a time (the relay's `event`) or replayed from
+    a whole completion. Subclasses say what a piece becomes (`_piece`) and how a stream ends
+    (`tail`)."""
+
+    def __init__(self, *, drop_thinking: bool) -> None:
+        self.reader = CompletionReader(keep_thinking=not drop_thinking)
+        self.pieces = 0  # output pieces: the token count when the backend reports no usage
+
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        return self.reader.usage
+
+    def event(self, payload: bytes) -> bytes:
+        out: list[bytes] = []
+        for piece in self.reader.feed(parse_event(payload)):
+            self._counted(piece, out)
+        return b"".join(out)
+
+    def replay(self, completion: dict[str, Any]) -> bytes:
+        """A whole completion as the stream a streaming client expects."""
+        out: list[bytes] = []
+        self._counted(self.reader.whole(completion), out)
+        return b"".join(out) + self.tail()
+
+    def _counted(self, piece: Piece, out: list[bytes]) -> None:
+        self._piece(piece, out)
+        if piece.text or piece.thinking:
+            self.pieces += 1
+
+    def tail(self) -> bytes:
+        raise NotImplementedError
+
+    def _piece(self, piece: Piece, out: list[bytes]) -> None:
+        raise NotImplementedError

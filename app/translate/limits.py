@@ -16,3 +16,7 @@ MAX_OPTIONS = 1_000  # keys of `options`; Ollama knows about 40
 MAX_EMBED_INPUTS = 16_384
 # Inputs per backend embeddings request: OpenAI refuses more than 2,048.
 EMBED_BATCH = 2_048
+# Anthropic Messages and OpenAI Responses.
+MAX_BLOCKS = 10_000  # content blocks in one message, parts in one item
+MAX_INPUT_ITEMS = 50_000  # Responses `input` items, like messages
+MAX_STOP_SEQUENCES = 32

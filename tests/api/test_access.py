@@ -18,7 +18,10 @@ KEYS = frozenset({"key-one-5d2f", "key-two-9a1c"})
 WITH_KEYS = Settings(backend_url=BACKEND, api_keys=KEYS)
 WITH_KEYS_AND_BACKEND_KEY = Settings(backend_url=BACKEND, api_keys=KEYS, api_key="sk-backend")
 CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "Hi"}], "stream": False}
-UNAUTHORIZED = "unauthorized: this server requires an API key (Authorization: Bearer <key>)"
+UNAUTHORIZED = (
+    "unauthorized: this server requires an API key (Authorization: Bearer <key>, "
+    "or x-api-key: <key>)"
+)
 
 # (method, path, JSON body) behind the key: every Ollama API and every pass-through route.
 PROTECTED = [
@@ -63,7 +66,7 @@ def cors_headers(response) -> list[str]:
         {"Authorization": "key-one-5d2f"},  # no scheme
         {"Authorization": "Basic key-one-5d2f"},
         {"Authorization": "Token key-one-5d2f"},
-        {"X-Api-Key": "key-one-5d2f"},  # only Authorization carries the key
+        {"X-Api-Key": "wrong-key"},
     ],
     ids=[
         "none",

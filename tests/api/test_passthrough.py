@@ -214,10 +214,10 @@ def test_backend_cookies_and_cors_headers_never_reach_the_client(client, backend
         "/v1/..%2Fkey/generate",
         "/v1/..",
         "/v1/./models",
-        "/v1/models/..%5c..%5cadmin",
+        "/v1/files/..%5c..%5cadmin",
         "/v1//models",
-        "/v1/models/%00",
-        "/v1/models/%ff",
+        "/v1/files/%00",
+        "/v1/files/%ff",
     ],
 )
 @pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
@@ -232,9 +232,9 @@ def test_paths_that_would_leave_the_api_prefix_never_reach_the_backend(
 
 
 def test_a_path_is_forwarded_in_its_canonical_encoding(client, backend):
-    backend.add(responses.GET, f"{BACKEND}/models/org%2FModel%20v1", json={"id": "org/Model v1"})
+    backend.add(responses.GET, f"{BACKEND}/files/org%2FFile%20v1", json={"id": "org/File v1"})
     response = client.get(
-        "/v1/models/org%2FModel%20v1", environ_overrides={"RAW_URI": "/v1/models/org%2FModel%20v1"}
+        "/v1/files/org%2FFile%20v1", environ_overrides={"RAW_URI": "/v1/files/org%2FFile%20v1"}
     )
     assert response.status_code == 200
 

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
 import ollama
 import pytest
@@ -21,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from harness.fake_backend import FakeBackend
 from harness.proxy_process import ProxyProcess
 
-from .helpers import chat, ndjson, wait_for
+from .helpers import chat, ndjson, openai_sdk, wait_for
 
 CHAT_PATH = "/v1/chat/completions"
 RESET = 30  # breaker reset: an opened breaker stays open for the rest of a test
@@ -207,3 +208,22 @@ def test_sighup_applies_an_edited_backends_file_and_keeps_running_on_a_broken_on
     time.sleep(1)  # the replacement workers are up
     assert listed(proxy) == ["other-model:latest"]  # still served, by the last good file
     assert ask(proxy, "still here", model="other-model").message.content == "echo: still here"
+
+
+def test_messages_and_responses_are_routed_and_failed_over_like_ollamas_api(
+    routed: ProxyProcess, replicas: dict[str, FakeBackend]
+) -> None:
+    ask(routed, "warm up")
+    with anthropic.Anthropic(base_url=routed.url, api_key="k", max_retries=0) as claude:
+        message = claude.messages.create(
+            model="other-model", max_tokens=64, messages=[{"role": "user", "content": "to c"}]
+        )
+    assert message.content[0].text == "echo: to c"
+    assert chats_seen(replicas["c"]) == ["to c"]
+
+    replicas["b"].fault = "[[status:503]]"
+    with openai_sdk(routed.url) as client:
+        for number in range(6):
+            answer = client.responses.create(model="fake-chat", input=f"resp {number}")
+            assert answer.output_text == f"echo: resp {number}"
+    assert [f"resp {n}" for n in range(6)] == chats_seen(replicas["a"])[-6:]

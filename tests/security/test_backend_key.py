@@ -18,7 +18,7 @@ TRAVERSALS = [
     "/v1/..%2Fkey/generate",
     "/v1/..",
     "/v1/./../admin",
-    "/v1/models/..%5c..%5cadmin",
+    "/v1/files/..%5c..%5cadmin",
     "/v1/chat/completions/../../admin",
     "http://127.0.0.1/v1/../admin",  # absolute-form request target
 ]

@@ -18,7 +18,7 @@ def test_empty_environment_gives_the_documented_defaults() -> None:
     assert (settings.host, settings.port) == ("0.0.0.0", 11434)
     assert settings.verify_ssl is True
     assert settings.mapping == ModelMapping()
-    assert settings.ollama_version == "0.30.0"
+    assert settings.ollama_version == "0.32.7"
     assert settings.backend_flavour == "auto"
     assert settings.thinking_control == "auto"
     assert settings.api_keys == frozenset()
@@ -107,7 +107,8 @@ def test_each_variable_is_parsed(variable: str, raw: str, attribute: str, expect
         (
             "BACKEND_FLAVOUR",
             "ollama",
-            "auto, generic, vllm, llama-server, llama-cpp-python, openai, openrouter",
+            "auto, generic, vllm, llama-server, llama-server-native, llama-cpp-python, openai, "
+            "openrouter",
         ),
         ("THINKING_CONTROL", "always", "auto, none, chat_template_kwargs, reasoning_effort"),
         ("MAX_BODY_BYTES", "1023", "between 1024 and"),

@@ -176,7 +176,7 @@ def client() -> FlaskClient:
                     "message": "model 'x' not found",
                     "type": "not_found_error",
                     "param": None,
-                    "code": None,
+                    "code": "model_not_found",
                 }
             },
         ),

@@ -8,9 +8,10 @@ import pytest
 
 from app.config import Settings
 from app.flavours import FLAVOURS, Flavour, SchemaForm
-from app.ollama.schemas import chat_schema, load
+from app.ollama.schemas import chat_schema
 from app.translate.ollama.embeddings import embeddings_body
 from app.translate.ollama.to_backend import Target, chat_body
+from app.validation import load
 from tests.samples import PNG, WEATHER_TOOL
 
 ROOT = Path(__file__).resolve().parents[2]

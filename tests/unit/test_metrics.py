@@ -48,7 +48,8 @@ def test_an_absurdly_long_model_id_is_other(fresh_models: set[str]) -> None:
         ("/chat/completions", "/chat/completions"),
         ("/models", "/models"),
         ("/models/org/some-model", "other"),
-        ("/responses", "other"),
+        ("/responses", "/responses"),
+        ("/files/file-abc", "other"),
     ],
 )
 def test_backend_path_labels_are_a_fixed_set(path: str, label: str) -> None:

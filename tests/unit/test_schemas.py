@@ -12,14 +12,13 @@ from app.errors import BadRequest
 from app.ollama.schemas import (
     chat_schema,
     copy_schema,
-    describe,
     embed_schema,
     embeddings_schema,
     generate_schema,
-    load,
     model_schema,
     parse_keep_alive,
 )
+from app.validation import describe, load
 
 
 def error_of(schema: Schema, body: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ import pytest
 
 from app.errors import BadRequest
 from app.flavours import ThinkStyle, flavour
-from app.ollama.schemas import chat_schema, generate_schema, load
+from app.ollama.schemas import chat_schema, generate_schema
 from app.translate.ollama.context import conversation, decode
 from app.translate.ollama.to_backend import (
     Target,
@@ -18,6 +18,7 @@ from app.translate.ollama.to_backend import (
     generate_chat_body,
     thinking_params,
 )
+from app.validation import load
 from tests.samples import WEATHER_TOOL
 
 USER = [{"role": "user", "content": "Weather in Tokyo?"}]

@@ -12,13 +12,13 @@ import pytest
 from app import worker
 
 
-def refusal(openai: bool) -> tuple[bytes, bytes]:
+def refusal(path: str) -> tuple[bytes, bytes]:
     left, right = socket.socketpair()
-    token = worker._OPENAI_PATH.set(openai)
+    token = worker._REFUSED_PATH.set(path)
     try:
         worker._write_json_error(left, 431, "Request Header Fields Too Large", "too many headers")
     finally:
-        worker._OPENAI_PATH.reset(token)
+        worker._REFUSED_PATH.reset(token)
         left.close()
     data = right.recv(65536)
     right.close()
@@ -27,17 +27,28 @@ def refusal(openai: bool) -> tuple[bytes, bytes]:
 
 
 def test_gunicorn_refusals_are_ollama_json() -> None:
-    head, body = refusal(openai=False)
+    head, body = refusal("/api/chat")
     assert head.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
     assert b"Content-Type: application/json" in head
     assert json.loads(body) == {"error": "Request Header Fields Too Large: too many headers"}
 
 
 def test_gunicorn_refusals_on_v1_are_openai_json() -> None:
-    _, body = refusal(openai=True)
+    _, body = refusal("/v1/responses")
     error = json.loads(body)["error"]
     assert error["message"] == "Request Header Fields Too Large: too many headers"
     assert error["type"] == "invalid_request_error"
+
+
+def test_gunicorn_refusals_on_messages_are_anthropic_json() -> None:
+    _, body = refusal("/v1/messages")
+    assert json.loads(body) == {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "Request Header Fields Too Large: too many headers",
+        },
+    }
 
 
 @pytest.mark.parametrize(

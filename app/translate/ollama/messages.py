@@ -40,7 +40,7 @@ def _bad(index: int, problem: str) -> BadRequest:
     return BadRequest(f"invalid message at messages[{index}]: {problem}")
 
 
-class _OpenCalls:
+class OpenCalls:
     """The calls of the latest assistant message that no tool result has answered yet.
 
     Each lookup is O(1): a conversation with thousands of calls and results costs linear
@@ -75,7 +75,7 @@ class _OpenCalls:
 
 def to_openai_messages(messages: Sequence[Any], flavour: Flavour) -> list[dict[str, Any]]:
     converted: list[dict[str, Any]] = []
-    open_calls = _OpenCalls([])
+    open_calls = OpenCalls([])
     for index, message in enumerate(messages):
         if not isinstance(message, dict):
             raise _bad(index, "must be an object")
@@ -96,7 +96,7 @@ def to_openai_messages(messages: Sequence[Any], flavour: Flavour) -> list[dict[s
                 out["tool_calls"] = calls
                 if not content and not images:
                     out["content"] = None  # OpenAI's form for a message that only calls tools
-            open_calls = _OpenCalls(calls)
+            open_calls = OpenCalls(calls)
         elif role == "tool":
             name = message.get("tool_name")
             given = message.get("tool_call_id")

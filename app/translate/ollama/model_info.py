@@ -118,11 +118,17 @@ def parameter_size(model: Model) -> str:
     return match.group(0).upper() if match else ""
 
 
+def created(model: Model) -> datetime:
+    """When the backend says the model was made; else the date of the proxy's release (a
+    listing's own timestamp, which some servers put there, was dropped by the catalogue)."""
+    stamp = model.info.get("created")
+    if isinstance(stamp, int) and not isinstance(stamp, bool) and stamp > 0:
+        return datetime.fromtimestamp(stamp, UTC)
+    return _UNDATED
+
+
 def modified_at(model: Model) -> str:
-    created = model.info.get("created")
-    if isinstance(created, int) and not isinstance(created, bool) and created > 0:
-        return datetime.fromtimestamp(created, UTC).isoformat()
-    return _UNDATED.isoformat()
+    return created(model).isoformat()
 
 
 def quantization_level(model: Model) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 from marshmallow import ValidationError
 
 from ...flavours import Flavour
-from ..limits import MAX_OPTIONS
+from ..limits import MAX_OPTIONS, MAX_STOP_SEQUENCES
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,6 @@ _RANGES: dict[str, tuple[float, float]] = {
     "seed": (-(2**63), 2**63 - 1),
     "num_ctx": (0, 2**31 - 1),
 }
-MAX_STOP_SEQUENCES = 32
 
 # Ollama option -> OpenAI field, for what every server accepts (the rest: Flavour.option_extras).
 _STANDARD = {

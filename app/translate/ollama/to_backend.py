@@ -42,17 +42,18 @@ def chat_body(request: ChatRequest, target: Target, *, stream: bool) -> dict[str
     tools = sanitize_tools(request.tools) if request.tools else []
     if tools:  # OpenAI and vLLM reject an empty list, and the Python SDK always sends one
         body["tools"] = tools
+    add_prefill_flags(body, target.flavour)
+    return target.flavour.adapt_chat_body(body)
+
+
+def add_prefill_flags(body: dict[str, Any], flavour: Flavour) -> None:
+    """A trailing assistant message is continued (prefill), in Ollama and in Anthropic's API
+    alike; vLLM needs to be told."""
+    messages = body["messages"]
     last = messages[-1] if messages else None
-    if (
-        target.flavour.prefill_flags
-        and last
-        and last["role"] == "assistant"
-        and "tool_calls" not in last
-    ):
-        # Ollama continues a trailing assistant message (prefill); vLLM needs to be told.
+    if flavour.prefill_flags and last and last["role"] == "assistant" and "tool_calls" not in last:
         body["continue_final_message"] = True
         body["add_generation_prompt"] = False
-    return target.flavour.adapt_chat_body(body)
 
 
 def generate_chat_body(
@@ -91,7 +92,7 @@ def completions_body(
         body["logprobs"] = request.top_logprobs
     if request.format is not None:
         body["response_format"] = response_format(request.format, target.flavour)
-    _stream_fields(body, stream)
+    stream_fields(body, stream)
     return body
 
 
@@ -108,27 +109,34 @@ def _generation_body(
         body["logprobs"] = True
         if request.top_logprobs:
             body["top_logprobs"] = request.top_logprobs
-    _stream_fields(body, stream)
+    stream_fields(body, stream)
     return body
 
 
-def _stream_fields(body: dict[str, Any], stream: bool) -> None:
+def stream_fields(body: dict[str, Any], stream: bool) -> None:
     if stream:
         # Token counts for the final Ollama chunk; only valid with stream: true (vLLM 400s).
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
 
 
-def response_format(fmt: Format, flavour: Flavour) -> dict[str, Any]:
+def response_format(
+    fmt: Format, flavour: Flavour, name: str | None = None, strict: bool | None = None
+) -> dict[str, Any]:
+    """`"json"` or a schema, in the backend's form; `name` and `strict` as a client gave them
+    (Responses' `text.format`), else the schema's title names it."""
     if not isinstance(fmt, Mapping):
         return {"type": "json_object"}
     schema = dict(fmt)
     if flavour.schema_form is SchemaForm.SCHEMA_FIELD:
         return {"type": "json_object", "schema": schema}
     # OpenAI and vLLM require a name; a schema's title is the natural one when it has one.
-    title = schema.get("title")
-    name = _SCHEMA_NAME.sub("_", title)[:64] if isinstance(title, str) and title else "schema"
-    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
+    title = name or schema.get("title")
+    label = _SCHEMA_NAME.sub("_", title)[:64] if isinstance(title, str) and title else "schema"
+    json_schema: dict[str, Any] = {"name": label, "schema": schema}
+    if strict is not None:
+        json_schema["strict"] = strict
+    return {"type": "json_schema", "json_schema": json_schema}
 
 
 def thinking_params(think: Think, target: Target) -> dict[str, Any]:

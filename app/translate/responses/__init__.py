@@ -1,0 +1,1 @@
+"""OpenAI's Responses API (stateless) <-> OpenAI chat completions."""
