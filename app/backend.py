@@ -16,8 +16,7 @@ from typing import Any, Self
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ProtocolError, ReadTimeoutError
+from urllib3.exceptions import HTTPError, ProtocolError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from . import metrics
@@ -26,6 +25,7 @@ from .breaker import BackendBreaker
 from .config import Settings
 from .errors import BackendError, ProxyError, backend_message, client_fault
 from .flavours import AUTO, Flavour, RequestIdForm, flavour
+from .lean_adapter import LeanAdapter
 from .requestid import current, note_upstream, upstream_id
 from .translate.detect import detect
 
@@ -116,8 +116,8 @@ class Backend:
             respect_retry_after_header=False,
             raise_on_status=False,
         )
-        adapter = HTTPAdapter(
-            pool_connections=4, pool_maxsize=settings.pool_size, max_retries=retry
+        adapter = LeanAdapter(
+            spec.base_url, pool_connections=4, pool_maxsize=settings.pool_size, max_retries=retry
         )
         session.mount("http://", adapter)
         session.mount("https://", adapter)
@@ -189,7 +189,7 @@ class Backend:
         try:
             response = self._send_with_stale_retry(prepared, stream, timeouts)
             if not stream:
-                response.content  # noqa: B018  the body is part of the exchange: read it now
+                self._read_whole(response, timeouts[1])  # the body is part of the exchange
         except requests.RequestException as exc:
             self._in_flight(-1)
             self.breaker.record_failure(exc)
@@ -222,6 +222,24 @@ class Backend:
         if log.isEnabledFor(logging.DEBUG):
             _log_exchange(method, path, response, sent_id, elapsed)
         return response
+
+    def _read_whole(self, response: requests.Response, timeout: float) -> None:
+        """The body, read at once into `response.content` (urllib3 pools the connection at its
+        end): straight from urllib3, without requests' chunk generator. A body that breaks off
+        is the backend's failure after it started on the request: never a failover."""
+        try:
+            response._content = response.raw.read(decode_content=True)
+            response._content_consumed = True  # type: ignore[attr-defined]  # requests' own flag
+        except (HTTPError, OSError) as exc:
+            response.close()
+            self.breaker.record_failure(exc)
+            if isinstance(exc, ReadTimeoutError):
+                metrics.backend_error(self.name, "timeout")
+                raise BackendError(
+                    f"backend {self.display} did not answer within {timeout:g}s", 504
+                ) from None
+            metrics.backend_error(self.name, "stream_broken")
+            raise BackendError(f"backend {self.display} broke off its answer", 502) from None
 
     def _in_flight(self, change: int) -> None:
         self.in_flight += change
