@@ -23,16 +23,28 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from urllib3.connectionpool import ConnectionPool, HTTPConnectionPool
 
+from .socket_writes import send_all
+
+# Bodies up to this size go out in the same write as the request's head (joining copies them).
+SMALL_BODY = 64 * 1024
 # The real select(): with a zero timeout it is one non-blocking system call, with no gevent
 # watcher, no greenlet switch and no timer.
 _select = monkey.get_original("select", "select")
 
 
-def _idle_check(base: Any) -> Any:  # urllib3 types its connection classes as protocols
-    """`base` whose idle check is that one call: readable means the backend closed the
-    connection (or sent bytes nobody asked for); either way it is not reused."""
+def _lean(base: Any) -> Any:  # urllib3 types its connection classes as protocols
+    """`base`, with an idle check of one call and a small request in one write.
+
+    Idle check: readable means the backend closed the connection (or sent bytes nobody asked
+    for); either way it is not reused. Writes: http.client sends a request's head, then
+    urllib3 its body; here a body of up to SMALL_BODY bytes goes out in the same write: the
+    head is held at `endheaders` and made when the body arrives in `send`."""
 
     class Connection(base):  # type: ignore[misc]
+        _body_follows = False
+        _head_held = False
+        _head: list[bytes] | None = None
+
         @property
         def is_connected(self) -> bool:
             sock = self.sock
@@ -40,6 +52,38 @@ def _idle_check(base: Any) -> Any:  # urllib3 types its connection classes as pr
                 return False
             readable, _, _ = _select([sock], [], [], 0)
             return not readable
+
+        def putrequest(self, *args: Any, **kwargs: Any) -> None:
+            self._body_follows = self._head_held = False
+            super().putrequest(*args, **kwargs)
+
+        def putheader(self, header: str | bytes, *values: Any) -> None:
+            name = header.decode("latin-1") if isinstance(header, bytes) else header
+            if name.lower() == "content-length":
+                self._body_follows = 0 < int(values[0]) <= SMALL_BODY
+            super().putheader(header, *values)
+
+        def endheaders(self, message_body: Any = None, *, encode_chunked: bool = False) -> None:
+            if self._body_follows and message_body is None:
+                self._head_held = True  # until send() brings the body
+                return
+            super().endheaders(message_body, encode_chunked=encode_chunked)
+
+        def send(self, data: Any) -> None:
+            if self._head is not None:  # endheaders() below, handing over the head
+                self._head.append(bytes(data))
+                return
+            if self._head_held:
+                self._head_held, self._head = False, []
+                try:
+                    super().endheaders()
+                finally:
+                    head, self._head = b"".join(self._head), None
+                data = head + bytes(data)
+            if self.sock is not None and isinstance(data, bytes | bytearray | memoryview):
+                send_all(self.sock, data)
+            else:
+                super().send(data)
 
     Connection.__name__ = Connection.__qualname__ = f"Lean{base.__name__}"
     return Connection
@@ -73,7 +117,7 @@ class LeanAdapter(HTTPAdapter):
             return cached
         pool = super().get_connection_with_tls_context(request, verify, cert=cert)
         assert isinstance(pool, HTTPConnectionPool)  # HTTPS pools are HTTP pools too
-        pool.ConnectionCls = _idle_check(pool.ConnectionCls)
+        pool.ConnectionCls = _lean(pool.ConnectionCls)
         super().cert_verify(pool, url, verify, cert)  # type: ignore[no-untyped-call]
         self._pools[key] = pool
         return pool

@@ -47,6 +47,7 @@ from gunicorn.workers.ggevent import GeventWorker
 
 from .config import Settings
 from .logconfig import access_fields
+from .socket_writes import ClientWriter
 from .translate.anthropic.errors import error_object, is_anthropic_path
 
 # Beyond this share of the connection slots in use, idle keep-alive connections are closed.
@@ -119,8 +120,15 @@ class ProxyWorker(GeventWorker):  # type: ignore[misc]
         # A blocked write waits this long for a client that does not read (reads of the body
         # are bounded by the app); the socket is back to blocking for the wait between requests.
         sock.settimeout(self.write_timeout)
+        writer = ClientWriter(sock)  # the head of a small response goes out with its body
         try:
-            return super().handle_request(listener_name, req, sock, addr)
+            try:
+                handled = super().handle_request(listener_name, req, writer, addr)
+            except StopIteration:  # answered, and the connection closes after it
+                writer.flush()
+                raise
+            writer.flush()  # a response without a body: its head alone
+            return handled
         except TimeoutError:
             self.log.info("closed a connection from %s: its client read nothing for %ss",
                           addr[0] if addr else "-", self.write_timeout)  # fmt: skip

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import warnings
 from pathlib import Path
 
 import psutil
@@ -186,3 +188,16 @@ def test_the_sampler_samples_at_once_then_in_the_background() -> None:
     assert sampler.daemon
     assert sampler.is_alive()
     assert sample("proxy_worker_resident_memory_bytes") > 0
+
+
+def test_a_forked_process_writes_under_its_own_process_id() -> None:
+    # The id prometheus_client files values under is cached; a fork must not inherit it, or
+    # two workers would add to one file and the master's sum would lose counts.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads, 3.12+
+        child = os.fork()
+    if child == 0:
+        os._exit(0 if metrics._pid == os.getpid() else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert metrics._pid == os.getpid()
