@@ -12,10 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-# A response head (status line and headers) is held for its body only when small bodies are
-# likely: a chunked response is a stream, whose head goes out at once.
-_CHUNKED = b"\r\nTransfer-Encoding: chunked\r\n"
-
 
 def send_all(sock: Any, data: bytes | bytearray | memoryview) -> None:
     """`sock.sendall(data)` in as few system calls as the socket allows. gevent's `send` waits
@@ -28,9 +24,11 @@ def send_all(sock: Any, data: bytes | bytearray | memoryview) -> None:
 class ClientWriter:
     """The client's socket, as gunicorn writes one response to it.
 
-    gunicorn writes the head, then the body: here a final head (not 1xx, not chunked) waits for
-    the body's first bytes and goes out in the same write, or alone when the response ends
-    without a body (`flush`). Everything else is the socket's own."""
+    gunicorn writes the head when the app gives it the first piece of the body, then that
+    piece: here a final head (not 1xx) goes out in the same write as the piece, or alone when
+    the response ends without a body (`flush`). gunicorn writes nothing for an empty piece, so
+    a stream whose first piece is empty has its head sent with the next one: the app's streams
+    start with a non-empty piece (stream.py). Everything else is the socket's own."""
 
     __slots__ = ("_head", "_sock")
 
@@ -41,7 +39,7 @@ class ClientWriter:
     def sendall(self, data: bytes) -> None:
         if self._head is not None:
             data, self._head = self._head + data, None
-        elif _is_final_head(data) and _CHUNKED not in data:
+        elif _is_final_head(data):
             self._head = data
             return
         send_all(self._sock, data)

@@ -34,7 +34,7 @@ from .observe import Exchange
 from .outcomes import Outcome
 from .replies import stream_response
 from .translate.chat_stream import StreamError
-from .wire import SSEProtocolError, iter_sse_batches
+from .wire import DONE, SSEProtocolError, iter_sse_batches
 
 READ_SIZE = 64 * 1024
 SHUTDOWN_MESSAGE = "the proxy is shutting down; the answer was cut off"
@@ -170,6 +170,8 @@ class Relay:
         self.exchange = exchange
         self.count_tokens = count_tokens
         self._over = False  # the stream ended while its head was read
+        self._done = False  # the backend's [DONE] arrived: no further read is needed
+        self._tail_sent = False
         source = self._read(sse_batches(response) if batches is None else batches)
         self._keepalive: bytes | None = getattr(translation, "keepalive", None)
         self._batches: Iterator[list[bytes] | None] = source
@@ -216,9 +218,21 @@ class Relay:
                     raise error
                 return data + self.translation.error(error.message), error.message
             if data:
-                return data, None
+                return self._with_tail(data)
         self._over = True
         return self.translation.tail(), None
+
+    def _with_tail(self, data: bytes) -> tuple[bytes, str | None]:
+        """`data`, and the stream's end when the same read brought `[DONE]`: one write fewer,
+        and none that waits on a read that could only find the end of the body. A tail that
+        finds the answer broken ends it with the in-band error instead."""
+        if not self._done:
+            return data, None
+        self._tail_sent = True
+        try:
+            return data + self.translation.tail(), None
+        except StreamError as exc:
+            return data + self.translation.error(exc.message), exc.message
 
     def _body(self, head: bytes, *, output: bool = True) -> Iterator[bytes]:
         """The stream after `head`: the first output, or (`output=False`) a keep-alive."""
@@ -238,11 +252,16 @@ class Relay:
                     yield data + translation.error(failure.message)
                     return
                 if data:
+                    data, error = self._with_tail(data)
                     yield data
+                    if error is not None:
+                        outcome = Outcome.BACKEND_ERROR
+                        return
                     if not output:
                         output = True
                         self._first_chunk()
-            yield translation.tail()
+            if not self._tail_sent:
+                yield translation.tail()
             outcome = Outcome.COMPLETED
         except StreamError as exc:  # the connection broke, or the end was missing
             outcome, error = Outcome.BACKEND_ERROR, exc.message
@@ -264,6 +283,9 @@ class Relay:
         out: list[bytes] = []
         try:
             for payload in batch:
+                if payload is DONE:
+                    self._done = True
+                    break
                 out.append(event(payload))
         except StreamError as exc:
             return b"".join(out), exc

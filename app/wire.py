@@ -22,7 +22,9 @@ class SSEProtocolError(ValueError):
 
 def iter_sse_batches(chunks: Iterable[bytes]) -> Iterator[list[bytes]]:
     """The `data` payloads of the server-sent events each network read completes, stopping at
-    `[DONE]`. Batches let the caller write everything one read brought in a single write.
+    `[DONE]`. Batches let the caller write everything one read brought in a single write. The
+    batch that holds `[DONE]` ends with it (the `DONE` object itself): the caller knows the
+    stream is over without waiting on another read.
 
     Comments (`: ping`), `event:`/`id:`/`retry:` fields and blank keep-alive lines are skipped;
     `\r\n` line ends are accepted; multi-line data is joined with `\n` as the SSE spec says.
@@ -46,8 +48,8 @@ def iter_sse_batches(chunks: Iterable[bytes]) -> Iterator[list[bytes]]:
                 payload = data[0] if len(data) == 1 else b"\n".join(data)
                 data = []
                 if payload == DONE:
-                    if batch:
-                        yield batch
+                    batch.append(DONE)
+                    yield batch
                     return
                 batch.append(payload)
         if batch:

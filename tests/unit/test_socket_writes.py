@@ -61,15 +61,24 @@ def test_a_response_without_a_body_is_sent_when_it_ends() -> None:
     assert sock.sends == [b"HTTP/1.1 204 No Content\r\n\r\n"]
 
 
+def test_a_stream_head_goes_out_with_its_first_chunk_and_the_chunks_at_once() -> None:
+    sock = Socket()
+    writer = ClientWriter(sock)
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    writer.sendall(head)
+    writer.sendall(b"2\r\n{}\r\n")
+    writer.sendall(b"2\r\n[]\r\n")
+    assert sock.sends == [head + b"2\r\n{}\r\n", b"2\r\n[]\r\n"]
+
+
 @pytest.mark.parametrize(
     "head",
     [
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",  # a stream: at once
         b"HTTP/1.1 100 Continue\r\n\r\n",  # another head follows
         b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n",
     ],
 )
-def test_stream_heads_and_interim_heads_go_out_at_once(head: bytes) -> None:
+def test_interim_heads_go_out_at_once(head: bytes) -> None:
     sock = Socket()
     ClientWriter(sock).sendall(head)
     assert sock.sends == [head]

@@ -18,13 +18,13 @@ from urllib3 import HTTPResponse
 from app import clock, wire
 from app.clock import now_rfc3339
 from app.stream import iter_raw
-from app.wire import SSEProtocolError, iter_sse_batches, ndjson
+from app.wire import DONE, SSEProtocolError, iter_sse_batches, ndjson
 
 
 def iter_sse_data(chunks: Iterable[bytes]) -> Iterator[bytes]:
     """The payloads one at a time, whatever read brought them."""
     for batch in iter_sse_batches(chunks):
-        yield from batch
+        yield from (payload for payload in batch if payload is not DONE)
 
 
 ROLE = b'{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}'
@@ -192,4 +192,5 @@ def test_now_rfc3339_formats_each_second_correctly(monkeypatch: pytest.MonkeyPat
 def test_events_are_batched_by_the_read_that_completed_them() -> None:
     one = b'data: {"a":1}\n\ndata: {"a":2}\n\ndata: {"a'
     two = b'":3}\n\ndata: [DONE]\n\n'
-    assert list(iter_sse_batches([one, two])) == [[b'{"a":1}', b'{"a":2}'], [b'{"a":3}']]
+    assert list(iter_sse_batches([one, two])) == [[b'{"a":1}', b'{"a":2}'], [b'{"a":3}', DONE]]
+    assert list(iter_sse_batches([b"data: [DONE]\n\n", b"data: {}\n\n"])) == [[DONE]]
