@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.checks import openai_error
 from tests.e2e.helpers import only_worker
 
 from .conftest import CLIENT_KEY, Target
@@ -60,3 +61,28 @@ def test_thousands_of_turns_in_a_row_merge_in_linear_time(target, path: str, bod
     response, cpu = worker_cpu(target, lambda: post(target, path, body))
     assert response.status_code == 200, response.text[:300]
     assert cpu < 2.0
+
+
+def call(call_id: str) -> dict[str, Any]:
+    return {"type": "function_call", "call_id": call_id, "name": "f", "arguments": "{}"}
+
+
+def output(call_id: str | None) -> dict[str, Any]:
+    item = {"type": "function_call_output", "output": "r"}
+    return item if call_id is None else {**item, "call_id": call_id}
+
+
+def test_a_run_of_function_calls_is_bounded_and_matched_in_linear_time(target) -> None:
+    # Each function_call rebuilt the open calls from every call before it: 8,000 in a row took
+    # 7 s of CPU (50,000, all `input` may hold, would take minutes). A run is one assistant
+    # message, bounded as tool calls are in the other APIs.
+    too_many = responses([call(f"c{i}") for i in range(8_000)])
+    response, cpu = worker_cpu(target, lambda: post(target, "/v1/responses", too_many))
+    assert "at most 1000 function calls" in openai_error(response, 400)["message"]
+    assert cpu < 1.0
+    # The most calls a run may hold, and thousands of outputs, matching none or by order.
+    items = [call(f"c{i}") for i in range(1_000)]
+    items += [output(f"x{i}") for i in range(10_000)] + [output(None) for _ in range(1_000)]
+    response, cpu = worker_cpu(target, lambda: post(target, "/v1/responses", responses(items)))
+    assert response.status_code == 200, response.text[:300]
+    assert cpu < 1.0

@@ -25,7 +25,7 @@ from ...errors import BadRequest
 from ...flavours import Flavour
 from ..chat_request import effort_think, function_tool, output_limit, place_system_text
 from ..images import InvalidImage, to_data_uri
-from ..limits import MAX_BLOCKS
+from ..limits import MAX_BLOCKS, MAX_TOOL_CALLS
 from ..ollama.messages import OpenCalls, sanitize_tools
 from ..ollama.options import sampling_params
 from ..ollama.to_backend import Target, response_format, stream_fields, thinking_params
@@ -62,8 +62,15 @@ def conversation(
             if last is None or last["role"] != "assistant":
                 last = {"role": "assistant", "content": None}
                 messages.append(last)
-            last.setdefault("tool_calls", []).append(call)
-            open_calls = OpenCalls(last["tool_calls"])
+            if "tool_calls" not in last:  # the first call of this assistant message
+                last["tool_calls"] = []
+                open_calls = OpenCalls([])
+            if len(last["tool_calls"]) >= MAX_TOOL_CALLS:
+                raise _bad(index, f"at most {MAX_TOOL_CALLS} function calls in a row are allowed")
+            # Added to the open calls, not rebuilt from the message's calls: a rebuild per call
+            # is quadratic in a run of calls (8,000 in a row took 7 s of CPU).
+            last["tool_calls"].append(call)
+            open_calls.add(call)
         elif kind == "function_call_output":
             messages.extend(_function_output(index, item, open_calls, flavour))
         elif kind == "item_reference":
