@@ -56,9 +56,24 @@ class ToolChoice(fields.Field[Any]):
             if not isinstance(value.get("name"), str):
                 raise ValidationError("a function tool choice needs the function's name")
             return value
+        if isinstance(value, dict) and value.get("type") == "allowed_tools":
+            return _allowed_tools(value)
         if isinstance(value, dict) and isinstance(value.get("type"), str):
             return value
         raise ValidationError(f"must be one of {', '.join(_TOOL_CHOICES)} or an object")
+
+
+def _allowed_tools(choice: dict[str, Any]) -> dict[str, Any]:
+    """{"type": "allowed_tools", "mode": "auto" | "required", "tools": [{"type", "name"?}]}"""
+    tools = choice.get("tools")
+    if not isinstance(tools, list) or len(tools) > MAX_TOOLS:
+        raise ValidationError(f"allowed_tools needs a list of at most {MAX_TOOLS} tools")
+    # A function names itself; a built-in tool ({"type": "web_search"}) has no name.
+    if not all(isinstance(tool, dict) and isinstance(tool.get("name", ""), str) for tool in tools):
+        raise ValidationError("allowed_tools' tools must be objects, their names strings")
+    if choice.get("mode") not in (None, "auto", "required"):
+        raise ValidationError("allowed_tools' mode must be auto or required")
+    return choice
 
 
 class Text(JsonObject):

@@ -164,6 +164,8 @@ def _parts(index: int, content: Any) -> list[Any]:
 
 def _part(index: int, part: Any, flavour: Flavour) -> dict[str, Any]:
     kind = part.get("type") if isinstance(part, dict) else None
+    if not isinstance(kind, str):  # a list or an object would not even hash
+        raise _bad(index, "a content part must be an object with a type")
     if kind in _TEXT_PARTS or kind == "refusal":
         text = part.get("refusal" if kind == "refusal" else "text")
         if not isinstance(text, str):
@@ -195,7 +197,8 @@ def _content(parts: list[dict[str, Any]]) -> Any:
 
 
 def _message(index: int, item: Mapping[str, Any], flavour: Flavour) -> dict[str, Any]:
-    role = _ROLES.get(item.get("role"))  # type: ignore[arg-type]
+    given = item.get("role")
+    role = _ROLES.get(given) if isinstance(given, str) else None
     if role is None:
         raise _bad(
             index, f"role must be user, assistant, system or developer, got {item.get('role')!r}"
@@ -255,7 +258,8 @@ def _tool_choice(
     if kind == "function":
         return {"tool_choice": {"type": "function", "function": {"name": choice["name"]}}}, tools
     if kind == "allowed_tools":  # a subset, chosen from as `mode` says
-        allowed = {tool.get("name") for tool in choice.get("tools", []) if isinstance(tool, dict)}
+        # The schema checked `tools` (a list of objects) and `mode`.
+        allowed = {tool.get("name") for tool in choice["tools"]}
         kept = [tool for tool in tools if tool["function"]["name"] in allowed]
-        return {"tool_choice": choice.get("mode", "auto")}, kept
+        return {"tool_choice": choice.get("mode") or "auto"}, kept
     return {}, tools
