@@ -86,3 +86,24 @@ def test_a_run_of_function_calls_is_bounded_and_matched_in_linear_time(target) -
     response, cpu = worker_cpu(target, lambda: post(target, "/v1/responses", responses(items)))
     assert response.status_code == 200, response.text[:300]
     assert cpu < 1.0
+
+
+def test_made_up_item_kinds_cannot_grow_the_worker_or_flood_the_log(target) -> None:
+    # Item and tool kinds the proxy skips are logged once per kind: every made-up kind was
+    # kept for ever and logged (40,000 in one request: +19 MB held, 36 MB of log lines).
+    for batch in range(2):
+        items = [{"type": f"made-up-{batch}-{i}-" + "q" * 200} for i in range(20_000)]
+        tools = [{"type": f"made-up-tool-{batch}-{i}"} for i in range(1_000)]
+        body = responses([*items, {"role": "user", "content": "hi"}], tools=tools)
+        assert post(target, "/v1/responses", body).status_code == 200
+    noted = [line for line in target.proxy.logs().splitlines() if "made-up-" in line]
+    assert len(noted) <= 64
+    assert all(len(line) < 2_000 for line in noted)
+
+
+def test_namespaces_cannot_multiply_the_tools_past_the_bound(target) -> None:
+    members = [{"name": f"f{i}", "parameters": {}} for i in range(5_000)]
+    body = responses("hi", tools=[{"type": "namespace", "name": "ns", "tools": members}])
+    response = post(target, "/v1/responses", body)
+    assert "at most 1000 functions" in openai_error(response, 400)["message"]
+    assert target.backend.requests == []  # all 5,000 were offered to the backend

@@ -25,7 +25,7 @@ from ...errors import BadRequest
 from ...flavours import Flavour
 from ..chat_request import effort_think, function_tool, output_limit, place_system_text
 from ..images import InvalidImage, to_data_uri
-from ..limits import MAX_BLOCKS, MAX_TOOL_CALLS
+from ..limits import MAX_BLOCKS, MAX_TOOL_CALLS, MAX_TOOLS
 from ..ollama.messages import OpenCalls, sanitize_tools
 from ..ollama.options import sampling_params
 from ..ollama.to_backend import Target, response_format, stream_fields, thinking_params
@@ -37,6 +37,11 @@ NAMESPACE_SEPARATOR = "__"
 _ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text"})
 _noted: set[str] = set()
+# The kinds are the client's words: a few dozen is every kind real clients send; beyond that,
+# an attacker's made-up kinds would fill the set and the log for ever (40,000 in one request
+# kept 19 MB and wrote 36 MB of log lines).
+_MAX_NOTED = 64
+_MAX_KIND_CHARS = 64
 
 
 def conversation(
@@ -76,7 +81,7 @@ def conversation(
         elif kind == "item_reference":
             raise _bad(index, "item_reference needs a stored response: this server stores none")
         else:  # reasoning, and item types newer than this proxy
-            _note_skipped(str(kind))
+            _note_skipped(kind, "items")
     return place_system_text(messages), tools_of(request)[0]
 
 
@@ -127,6 +132,9 @@ def tools_of(request: ResponsesRequest) -> tuple[list[dict[str, Any]], dict[str,
             members = tool.get("tools")
             if not isinstance(namespace, str) or not isinstance(members, list):
                 raise BadRequest(f"tools.{position}: a namespace needs a name and tools")
+            # The schema bounds `tools`; namespaces must not multiply the functions past it.
+            if len(functions) + len(members) > MAX_TOOLS:
+                raise BadRequest(f"tools.{position}: at most {MAX_TOOLS} functions are allowed")
             for inner, member in enumerate(members):
                 where = f"tools.{position}.tools.{inner}"
                 if not isinstance(member, dict):
@@ -139,7 +147,7 @@ def tools_of(request: ResponsesRequest) -> tuple[list[dict[str, Any]], dict[str,
         elif not isinstance(kind, str):
             raise BadRequest(f"tools.{position}: must be an object with a type")
         else:
-            _note_skipped(f"{kind} tool")
+            _note_skipped(kind, "tools")
     return sanitize_tools(functions), namespaces
 
 
@@ -147,11 +155,13 @@ def _bad(index: int, problem: str) -> BadRequest:
     return BadRequest(f"input.{index}: {problem}")
 
 
-def _note_skipped(what: str) -> None:
+def _note_skipped(kind: Any, what: str) -> None:
     # Said once per process and kind: operators learn what their clients send that goes unused.
-    if what not in _noted:
-        _noted.add(what)
-        log.info("%s items of Responses requests are not sent to the backend", what)
+    name = kind[:_MAX_KIND_CHARS] if isinstance(kind, str) else "untyped"
+    key = f"{name} {what}"
+    if key not in _noted and len(_noted) < _MAX_NOTED:
+        _noted.add(key)
+        log.info("%s %s of Responses requests are not sent to the backend", name, what)
 
 
 def _parts(index: int, content: Any) -> list[Any]:
