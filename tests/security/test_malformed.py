@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from tests.checks import ollama_error
+from tests.checks import anthropic_error, ollama_error, openai_error
 
 from .conftest import AUTH, CLIENT_KEY, body_of, exchange, status_of
 
@@ -42,6 +42,31 @@ def test_a_valid_surrogate_pair_is_text(target) -> None:
     response = httpx.post(target.proxy.url + "/api/chat", content=body, headers=HEADERS, timeout=10)
     assert response.status_code == 200
     assert "\U0001f600" in response.json()["message"]["content"]
+
+
+USER = '[{"role":"user","content":"x"}]'
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "error_of"),
+    [
+        ("/api/chat", f'{{"model":"fake-chat","messages":{USER},"format":{{"maximum":1e999}}}}',
+         ollama_error),
+        ("/v1/messages",
+         f'{{"model":"fake-chat","max_tokens":5,"messages":{USER},'
+         '"tools":[{"name":"f","input_schema":{"maximum":-1E+400}}]}',
+         lambda response, status: anthropic_error(response, status)["message"]),
+        ("/v1/responses",
+         '{"model":"fake-chat","input":"x","text":{"format":{"type":"json_schema","name":"s",'
+         f'"schema":{{"maximum":1{"0" * 400}.5}}}}}}}}',
+         lambda response, status: openai_error(response, status)["message"]),
+    ],
+)  # fmt: skip
+def test_numbers_beyond_any_float_are_a_400(target, path: str, body: str, error_of) -> None:
+    # Read as infinity, they went on to the backend as `Infinity`, which is not JSON.
+    response = httpx.post(target.proxy.url + path, content=body, headers=HEADERS, timeout=10)
+    assert "out of range" in error_of(response, 400)
+    assert target.backend.requests == []
 
 
 def test_an_invalid_chunk_size_is_a_400_in_ollamas_shape(target) -> None:
