@@ -314,7 +314,7 @@ class Backend:
 def parse_json_body(response: requests.Response, what: str) -> Any:
     try:
         return json.loads(response.content)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deeply is not JSON this proxy can use
         raise BackendError(f"backend sent invalid JSON for {what}", 502) from None
 
 

@@ -28,7 +28,7 @@ def parse_event(payload: bytes) -> dict[str, Any]:
     try:
         # Decoded first: json.loads(bytes) sniffs the encoding in Python on every event.
         event = json.loads(payload.decode())
-    except ValueError:  # UnicodeDecodeError included
+    except (ValueError, RecursionError):  # UnicodeDecodeError included; nested too deeply
         event = None
     if not isinstance(event, dict):
         raise StreamError(f"the backend sent a malformed event: {payload[:100]!r}")
@@ -92,7 +92,7 @@ def parse_arguments(name: str, arguments: str) -> dict[str, Any]:
         parsed = json.loads(arguments)
         if isinstance(parsed, str):  # some models double-encode their arguments
             parsed = json.loads(parsed)
-    except ValueError:
+    except (ValueError, RecursionError):
         parsed = None
     if not isinstance(parsed, dict):
         raise StreamError(
