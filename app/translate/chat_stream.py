@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .limits import MAX_TOOL_CALLS
+
 
 class StreamError(Exception):
     """The backend's answer broke off or reported an error; `message` is for the client."""
@@ -25,6 +27,12 @@ class StreamError(Exception):
 
 def _malformed(problem: str) -> StreamError:
     return StreamError(f"the backend sent a malformed answer: {problem}")
+
+
+def _too_many_calls() -> StreamError:
+    # As many as one message may carry in a request: each costs a parse and a few events at the
+    # end of the answer, all at once (200,000 streamed calls stalled the worker for 7 s).
+    return StreamError(f"the backend returned more than {MAX_TOOL_CALLS} tool calls")
 
 
 def _text(value: Any, what: str) -> str:
@@ -183,6 +191,8 @@ class CompletionReader:
         if calls:
             if not isinstance(calls, list) or not all(isinstance(call, dict) for call in calls):
                 raise _malformed("tool_calls is not a list of objects")
+            if len(calls) > MAX_TOOL_CALLS:
+                raise _too_many_calls()
             self._accumulate([{**call, "index": n} for n, call in enumerate(calls)])
         text = _text(answer.get("content"), "content")
         return Piece(text, self._thinking(answer), choice.get("logprobs"), bool(calls))
@@ -208,6 +218,8 @@ class CompletionReader:
             call = self._call_at.get(index)
             # Some servers reuse index 0 for every parallel call, told apart only by a new id.
             if call is None or (call_id and call.id and call_id != call.id):
+                if len(self.calls) >= MAX_TOOL_CALLS:
+                    raise _too_many_calls()
                 call = ToolCall(call_id, "")
                 self._call_at[index] = call
                 self.calls.append(call)
