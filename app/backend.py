@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 USER_AGENT = "ollama-openai-proxy"
 # Error bodies are read whole to extract the message; a hostile backend cannot make us hold more.
 MAX_ERROR_BODY = 64 * 1024
+# A whole (non-streamed) answer is held in memory to be parsed: a backend that sends more than
+# any real answer (the largest are embeddings: 2,048 vectors of 4,096 floats, ~170 MB) is cut
+# off, so that an endless body cannot grow the worker until it is killed.
+MAX_ANSWER_BYTES = 256 * 1024 * 1024
+_READ_SIZE = 64 * 1024
 # Answers that say the backend (or the gateway in front of it) is down: the breaker counts them.
 DOWN_STATUSES = frozenset({502, 503, 504})
 FAILOVER_STATUSES = DOWN_STATUSES | {429}
@@ -189,7 +194,7 @@ class Backend:
         try:
             response = self._send_with_stale_retry(prepared, stream, timeouts)
             if not stream:
-                response.content  # noqa: B018  the body is part of the exchange: read it now
+                self._read_whole(response)  # the body is part of the exchange: read it now
         except requests.RequestException as exc:
             self._in_flight(-1)
             self.breaker.record_failure(exc)
@@ -222,6 +227,21 @@ class Backend:
         if log.isEnabledFor(logging.DEBUG):
             _log_exchange(method, path, response, sent_id, elapsed)
         return response
+
+    def _read_whole(self, response: requests.Response) -> None:
+        """Reads the body into `response.content`, refusing one over MAX_ANSWER_BYTES."""
+        chunks, size = [], 0
+        for chunk in response.iter_content(_READ_SIZE):
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                response.close()
+                raise BackendError(
+                    f"backend {self.display} sent an answer over "
+                    f"{MAX_ANSWER_BYTES // 2**20} MiB; it was not read",
+                    502,
+                )
+            chunks.append(chunk)
+        response._content = b"".join(chunks)
 
     def _in_flight(self, change: int) -> None:
         self.in_flight += change
