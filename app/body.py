@@ -109,6 +109,17 @@ def parse_json(raw: bytes) -> dict[str, Any]:
     return body
 
 
+def routing_document(raw: bytes) -> dict[str, Any] | None:
+    """A `/v1` pass-through body read for its `model` (to route it among several backends): the
+    JSON object, parsed with every bound and check of parse_json, or None when it is not one
+    (a file upload, invalid JSON...: the first backend gets it as it is). A body too complex
+    to parse is refused (413), as on every other API."""
+    try:
+        return parse_json(raw)
+    except BadRequest:
+        return None
+
+
 def _check_text(body: dict[str, Any]) -> None:
     """Every string must be encodable as UTF-8: a lone surrogate (`"\\ud800"`) is valid JSON
     syntax but not text, and no backend request can carry it."""
