@@ -98,6 +98,35 @@ def test_requests_gunicorn_refuses_get_json_not_html(target, request_bytes: byte
     assert b"<html" not in answer
 
 
+REFUSALS = [
+    b"HTTP/1.1\r\nHost: localhost\r\nBad Header\r\n\r\n",
+    b"HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"x" * 9000 + b"\r\n\r\n",
+    b"HTTP/9.9\r\nHost: localhost\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("rest", REFUSALS)
+@pytest.mark.parametrize("after_a_request", [False, True])
+def test_gunicorn_refusals_on_messages_and_responses_are_in_their_shapes(
+    target, rest: bytes, after_a_request: bool
+) -> None:
+    # A request whose headers gunicorn could not parse was shaped by the connection's previous
+    # request, or by none: Ollama's {"error": "..."} on /v1/messages and /v1/responses.
+    first = b"GET /api/version HTTP/1.1\r\nHost: localhost\r\n" + AUTH.encode() + b"\r\n"
+    for path, shape in ((b"/v1/messages", "anthropic"), (b"/v1/responses", "openai")):
+        answer = exchange(
+            target.proxy.port, (first if after_a_request else b"") + b"POST " + path + b" " + rest
+        )
+        last = answer[answer.rfind(b"HTTP/1.1 ") :]
+        assert status_of(last) in (400, 431, 505), last[:200]
+        body = json.loads(body_of(last))
+        if shape == "anthropic":
+            assert body["type"] == "error"
+            assert set(body["error"]) == {"type", "message"}
+        else:
+            assert set(body["error"]) == {"message", "type", "param", "code"}
+
+
 def test_refused_requests_have_a_path_on_their_access_line(target) -> None:
     exchange(
         target.proxy.port, b"GET /api/version HTTP/1.1\r\nHost: localhost\r\nBad Header\r\n\r\n"
