@@ -129,10 +129,12 @@ def test_an_unknown_model_has_openais_code(client, backend):
     assert (error["type"], error["code"]) == ("not_found_error", "model_not_found")
 
 
-@pytest.mark.parametrize("method", ["GET", "DELETE"])
+@pytest.mark.parametrize("method", ["GET", "DELETE", "PUT", "PATCH"])
 def test_stored_responses_do_not_exist(client, backend, method):
+    # PUT and PATCH went on to the backend, with its key, through the /v1 pass-through.
     error = openai_error(client.open("/v1/responses/resp_1", method=method), 404)
     assert "stores none" in error["message"]
+    assert [c.request.url for c in backend.calls if "/models" not in c.request.url] == []
 
 
 def test_other_methods_on_responses_are_405(client, backend):
