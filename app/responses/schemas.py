@@ -76,6 +76,24 @@ def _allowed_tools(choice: dict[str, Any]) -> dict[str, Any]:
     return choice
 
 
+class Metadata(JsonObject):
+    """OpenAI's bounds: at most 16 pairs, keys of at most 64 characters, string values of at
+    most 512 (the response echoes it in every event: it must stay small)."""
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> dict[str, Any]:
+        metadata = super()._deserialize(value, attr, data, **kwargs)
+        if len(metadata) > 16:
+            raise ValidationError("at most 16 key-value pairs are allowed")
+        for key, item in metadata.items():
+            if len(key) > 64 or not isinstance(item, str) or len(item) > 512:
+                raise ValidationError(
+                    "keys must be at most 64 characters, values strings of at most 512"
+                )
+        return metadata
+
+
 class Text(JsonObject):
     def _deserialize(
         self, value: Any, attr: str | None, data: Any, **kwargs: Any
@@ -106,7 +124,7 @@ class Responses(FrozenSchema[ResponsesRequest]):
     reasoning = EffortObject(load_default=None, allow_none=True)
     text = Text(load_default=None, allow_none=True)
     parallel_tool_calls = StrictBoolean(load_default=None, allow_none=True)
-    metadata = JsonObject(load_default=None, allow_none=True)
+    metadata = Metadata(load_default=None, allow_none=True)
     stream = StrictBoolean(load_default=False, allow_none=True)
 
     @pre_load

@@ -111,6 +111,29 @@ def test_values_of_the_wrong_type_are_a_400_not_a_500(client, backend, body, fie
     assert not [c for c in backend.calls if c.request.url == CHAT_URL]
 
 
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {f"k{i}": "v" for i in range(17)},
+        {"k" * 65: "v"},
+        {"k": "v" * 513},
+        {"k": {"nested": "object"}},
+    ],
+)
+def test_metadata_is_bounded_as_openai_bounds_it(client, backend, metadata):
+    # Every response event echoes it: 40 MB of metadata were encoded and sent three times.
+    error = openai_error(client.post("/v1/responses", json={**BODY, "metadata": metadata}), 400)
+    assert "metadata" in error["message"]
+    assert not [c for c in backend.calls if c.request.url == CHAT_URL]
+
+
+def test_metadata_within_the_bounds_is_echoed(client, backend):
+    whole(backend)
+    metadata = {f"k{i}": "v" * 512 for i in range(16)}
+    response = client.post("/v1/responses", json={**BODY, "metadata": metadata})
+    assert response.get_json()["metadata"] == metadata
+
+
 def test_allowed_tools_offer_a_subset(client, backend):
     whole(backend)
     other = {**TOOL, "name": "g"}
