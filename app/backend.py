@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 USER_AGENT = "ollama-openai-proxy"
 # Error bodies are read whole to extract the message; a hostile backend cannot make us hold more.
 MAX_ERROR_BODY = 64 * 1024
+# A whole (non-streamed) answer is held in memory to be parsed: a backend that sends more than
+# any real answer (the largest are embeddings: 2,048 vectors of 4,096 floats, ~170 MB) is cut
+# off, so that an endless body cannot grow the worker until it is killed.
+MAX_ANSWER_BYTES = 256 * 1024 * 1024
+_READ_SIZE = 64 * 1024
 # Answers that say the backend (or the gateway in front of it) is down: the breaker counts them.
 DOWN_STATUSES = frozenset({502, 503, 504})
 FAILOVER_STATUSES = DOWN_STATUSES | {429}
@@ -225,10 +230,11 @@ class Backend:
 
     def _read_whole(self, response: requests.Response, timeout: float) -> None:
         """The body, read at once into `response.content` (urllib3 pools the connection at its
-        end): straight from urllib3, without requests' chunk generator. A body that breaks off
-        is the backend's failure after it started on the request: never a failover."""
+        end): straight from urllib3, without requests' chunk generator. One over
+        MAX_ANSWER_BYTES is refused unread. A body that breaks off is the backend's failure
+        after it started on the request: never a failover."""
         try:
-            response._content = response.raw.read(decode_content=True)
+            response._content = self._bounded_body(response)
             response._content_consumed = True  # type: ignore[attr-defined]  # requests' own flag
         except (HTTPError, OSError) as exc:
             response.close()
@@ -240,6 +246,29 @@ class Backend:
                 ) from None
             metrics.backend_error(self.name, "stream_broken")
             raise BackendError(f"backend {self.display} broke off its answer", 502) from None
+
+    def _bounded_body(self, response: requests.Response) -> bytes:
+        raw = response.raw
+        length = raw.length_remaining
+        if (
+            length is not None
+            and length <= MAX_ANSWER_BYTES
+            and not raw.headers.get("content-encoding")
+        ):
+            return bytes(raw.read(decode_content=True))  # one read of a size known and bounded
+        # No length, or an encoding whose decoded size the length does not bound: in pieces.
+        chunks, size = [], 0
+        while chunk := raw.read(_READ_SIZE, decode_content=True):
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                response.close()
+                raise BackendError(
+                    f"backend {self.display} sent an answer over "
+                    f"{MAX_ANSWER_BYTES // 2**20} MiB; it was not read",
+                    502,
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _in_flight(self, change: int) -> None:
         self.in_flight += change
@@ -332,7 +361,7 @@ class Backend:
 def parse_json_body(response: requests.Response, what: str) -> Any:
     try:
         return json.loads(response.content)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deeply is not JSON this proxy can use
         raise BackendError(f"backend sent invalid JSON for {what}", 502) from None
 
 

@@ -10,6 +10,7 @@ its cost is capped: the time to send it, the number of JSON objects and arrays i
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any, NoReturn
 
@@ -35,6 +36,15 @@ class _BodyTimeout(Exception):
 def _reject_constant(name: str) -> NoReturn:
     # Python's parser accepts NaN and Infinity, which are not JSON and no backend takes.
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite(text: str) -> float:
+    # 1e999 is valid JSON syntax, but Python reads it as infinity, which would go on to the
+    # backend as `Infinity`, which is not JSON. Go's decoder, and so Ollama, refuses it too.
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
 
 
 def raw_body() -> bytes:
@@ -83,7 +93,7 @@ def parse_json(raw: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise BadRequest(f"request body is not valid UTF-8 (byte {exc.start})") from None
     try:
-        body = json.loads(text, parse_constant=_reject_constant)
+        body = json.loads(text, parse_constant=_reject_constant, parse_float=_finite)
     except json.JSONDecodeError as exc:
         raise BadRequest(
             f"invalid JSON in request body: {exc.msg} (line {exc.lineno} column {exc.colno})"
@@ -97,6 +107,17 @@ def parse_json(raw: bytes) -> dict[str, Any]:
     if _SURROGATE_ESCAPE.search(raw):
         _check_text(body)
     return body
+
+
+def routing_document(raw: bytes) -> dict[str, Any] | None:
+    """A `/v1` pass-through body read for its `model` (to route it among several backends): the
+    JSON object, parsed with every bound and check of parse_json, or None when it is not one
+    (a file upload, invalid JSON...: the first backend gets it as it is). A body too complex
+    to parse is refused (413), as on every other API."""
+    try:
+        return parse_json(raw)
+    except BadRequest:
+        return None
 
 
 def _check_text(body: dict[str, Any]) -> None:

@@ -96,6 +96,8 @@ def backend_message(body: bytes, fallback: str) -> str:
     """
     try:
         document: Any = json.loads(body)
+    except RecursionError:  # nested too deeply: no message anyone wrote
+        return fallback
     except ValueError:
         text = body.decode("utf-8", "replace").strip()
         if not text or text.startswith("<") or "\n" in text:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
+import requests
 from flask import Response
 
 from . import offload
@@ -20,7 +21,7 @@ from .catalogue import Catalogue
 from .errors import BackendError, NotFound, ProxyError
 from .observe import Exchange
 from .openai.passthrough import pass_through
-from .replies import SSE_MIMETYPE, json_response, stream_response
+from .replies import JSON_MIMETYPE, SSE_MIMETYPE, stream_response
 from .router import Route
 from .services import services
 from .stream import Relay, Translation
@@ -31,6 +32,7 @@ from .translate.ollama.embeddings import is_overflow
 from .translate.ollama.model_info import context_length
 from .translate.ollama.to_backend import CHAT_PATH
 from .validation import FrozenSchema, load
+from .wire import ndjson
 
 
 class SSETranslator(Translation, Protocol):
@@ -120,21 +122,23 @@ def _answer(
         exchange = Exchange(body.get("model"))
         response = backend.post(CHAT_PATH, offload.for_request(dumps, body), stream=True)
         return Relay(response, backend, translator, exchange).respond(SSE_MIMETYPE)
-    completion = _whole(backend, body)
+    response = backend.post(CHAT_PATH, offload.for_request(dumps, body))
     exchange = Exchange(body.get("model"))
+    # A long answer is parsed, translated and encoded off the event loop, as a large request is
+    # (a 50 MB answer stalled every other connection of the worker for up to 0.9 s).
     try:
-        result = translator.replay(completion) if stream else translator.complete(completion)
+        result = offload.cpu(len(response.content), _rendered, response, translator, stream)
     except StreamError as exc:
         raise BackendError(exc.message, exc.status) from None
     exchange.tokens(translator.usage)
-    if isinstance(result, bytes):
+    if stream:
         return stream_response(result, SSE_MIMETYPE)
-    return json_response(result)
+    return Response(result, mimetype=JSON_MIMETYPE)
 
 
-def _whole(backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
-    response = backend.post(CHAT_PATH, offload.for_request(dumps, body))
+def _rendered(response: requests.Response, translator: SSETranslator, stream: bool) -> bytes:
+    """The client's bytes for a whole answer: its replay as a stream, or one JSON object."""
     completion = parse_json_body(response, CHAT_PATH)
     if not isinstance(completion, dict):
         raise BackendError(f"backend sent an unexpected answer for {CHAT_PATH}")
-    return completion
+    return translator.replay(completion) if stream else ndjson(translator.complete(completion))

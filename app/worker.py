@@ -43,6 +43,7 @@ from typing import Any
 import gevent
 from gunicorn import util
 from gunicorn.glogging import Logger
+from gunicorn.http.message import Request
 from gunicorn.workers.ggevent import GeventWorker
 
 from .config import Settings
@@ -138,8 +139,7 @@ class ProxyWorker(GeventWorker):  # type: ignore[misc]
             self.busy.discard(current)
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
-        path = getattr(req, "path", None) or ""
-        token = _REFUSED_PATH.set(path)
+        token = _REFUSED_PATH.set(_refused_path(req, exc))
         try:
             super().handle_error(req, client, addr, exc)
         finally:
@@ -176,6 +176,20 @@ class ProxyWorker(GeventWorker):  # type: ignore[misc]
     def _expire(self, greenlet: Any, timeout: gevent.Timeout) -> None:
         if self.idle.get(greenlet) is timeout:  # still waiting for a request: close it
             greenlet.throw(timeout)
+
+
+def _refused_path(req: Any, exc: BaseException) -> str:
+    """The path of the request gunicorn refuses. A request whose headers it cannot parse never
+    reaches handle_error as `req` (that is None, or the connection's previous request, whose
+    API would then shape the error): its request line was parsed first, and the Request being
+    built is in the traceback."""
+    trace = exc.__traceback__
+    while trace is not None:
+        building = trace.tb_frame.f_locals.get("self")
+        if isinstance(building, Request) and isinstance(getattr(building, "path", None), str):
+            return str(building.path)
+        trace = trace.tb_next
+    return getattr(req, "path", None) or ""
 
 
 def _write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:

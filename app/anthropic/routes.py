@@ -61,12 +61,12 @@ def count_tokens() -> Response:
 
 
 @bp.route("/v1/messages", methods=["GET", "PUT", "PATCH", "DELETE"])
-@bp.route("/v1/messages/<path:rest>", methods=["GET", "POST", "DELETE"])
+@bp.route("/v1/messages/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def other_messages_route(rest: str = "") -> Response:
     """Other methods (the /v1 pass-through would take them to the backend) and other paths
     (message batches): not served here, but by a backend that serves the API natively."""
     if natively(NATIVE):
         return pass_through(client_key=False)
-    if not rest:
+    if rest in ("", "count_tokens"):
         raise MethodNotAllowed(["POST"])
     raise NotFound(f"/v1/messages/{rest} is not supported by this server")

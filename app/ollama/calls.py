@@ -36,7 +36,8 @@ def whole_answer(
     translator.timing.backend_asked()
     response = backend.post(path, encoded)
     translator.timing.backend_answered()
-    completion = parse_json_body(response, path)
+    # A long answer is parsed off the event loop, as embeddings are (below).
+    completion = offload.cpu(len(response.content), parse_json_body, response, path)
     if not isinstance(completion, dict):
         raise BackendError(f"backend sent an unexpected answer for {path}")
     try:

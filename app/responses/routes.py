@@ -35,7 +35,7 @@ def create_response() -> Response:
 
 
 @bp.route("/v1/responses", methods=["GET", "PUT", "PATCH", "DELETE"])
-@bp.route("/v1/responses/<path:response_id>", methods=["GET", "POST", "DELETE"])
+@bp.route("/v1/responses/<path:response_id>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def stored_response(response_id: str = "") -> Response:
     """Other methods (the /v1 pass-through would take them to the backend) and the stored
     responses this server does not keep; a backend that serves the API natively has them."""

@@ -56,9 +56,42 @@ class ToolChoice(fields.Field[Any]):
             if not isinstance(value.get("name"), str):
                 raise ValidationError("a function tool choice needs the function's name")
             return value
+        if isinstance(value, dict) and value.get("type") == "allowed_tools":
+            return _allowed_tools(value)
         if isinstance(value, dict) and isinstance(value.get("type"), str):
             return value
         raise ValidationError(f"must be one of {', '.join(_TOOL_CHOICES)} or an object")
+
+
+def _allowed_tools(choice: dict[str, Any]) -> dict[str, Any]:
+    """{"type": "allowed_tools", "mode": "auto" | "required", "tools": [{"type", "name"?}]}"""
+    tools = choice.get("tools")
+    if not isinstance(tools, list) or len(tools) > MAX_TOOLS:
+        raise ValidationError(f"allowed_tools needs a list of at most {MAX_TOOLS} tools")
+    # A function names itself; a built-in tool ({"type": "web_search"}) has no name.
+    if not all(isinstance(tool, dict) and isinstance(tool.get("name", ""), str) for tool in tools):
+        raise ValidationError("allowed_tools' tools must be objects, their names strings")
+    if choice.get("mode") not in (None, "auto", "required"):
+        raise ValidationError("allowed_tools' mode must be auto or required")
+    return choice
+
+
+class Metadata(JsonObject):
+    """OpenAI's bounds: at most 16 pairs, keys of at most 64 characters, string values of at
+    most 512 (the response echoes it in every event: it must stay small)."""
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> dict[str, Any]:
+        metadata = super()._deserialize(value, attr, data, **kwargs)
+        if len(metadata) > 16:
+            raise ValidationError("at most 16 key-value pairs are allowed")
+        for key, item in metadata.items():
+            if len(key) > 64 or not isinstance(item, str) or len(item) > 512:
+                raise ValidationError(
+                    "keys must be at most 64 characters, values strings of at most 512"
+                )
+        return metadata
 
 
 class Text(JsonObject):
@@ -91,7 +124,7 @@ class Responses(FrozenSchema[ResponsesRequest]):
     reasoning = EffortObject(load_default=None, allow_none=True)
     text = Text(load_default=None, allow_none=True)
     parallel_tool_calls = StrictBoolean(load_default=None, allow_none=True)
-    metadata = JsonObject(load_default=None, allow_none=True)
+    metadata = Metadata(load_default=None, allow_none=True)
     stream = StrictBoolean(load_default=False, allow_none=True)
 
     @pre_load

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .limits import MAX_TOOL_CALLS
+
 
 class StreamError(Exception):
     """The backend's answer broke off or reported an error; `message` is for the client."""
@@ -23,12 +25,31 @@ class StreamError(Exception):
         self.status = status
 
 
+def _malformed(problem: str) -> StreamError:
+    return StreamError(f"the backend sent a malformed answer: {problem}")
+
+
+def _too_many_calls() -> StreamError:
+    # As many as one message may carry in a request: each costs a parse and a few events at the
+    # end of the answer, all at once (200,000 streamed calls stalled the worker for 7 s).
+    return StreamError(f"the backend returned more than {MAX_TOOL_CALLS} tool calls")
+
+
+def _text(value: Any, what: str) -> str:
+    """A text field of the backend's answer: a string, or nothing."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _malformed(f"{what} is not a string")
+    return value
+
+
 def parse_event(payload: bytes) -> dict[str, Any]:
     """One SSE data payload as a JSON object."""
     try:
         # Decoded first: json.loads(bytes) sniffs the encoding in Python on every event.
         event = json.loads(payload.decode())
-    except ValueError:  # UnicodeDecodeError included
+    except (ValueError, RecursionError):  # UnicodeDecodeError included; nested too deeply
         event = None
     if not isinstance(event, dict):
         raise StreamError(f"the backend sent a malformed event: {payload[:100]!r}")
@@ -92,7 +113,7 @@ def parse_arguments(name: str, arguments: str) -> dict[str, Any]:
         parsed = json.loads(arguments)
         if isinstance(parsed, str):  # some models double-encode their arguments
             parsed = json.loads(parsed)
-    except ValueError:
+    except (ValueError, RecursionError):
         parsed = None
     if not isinstance(parsed, dict):
         raise StreamError(
@@ -114,26 +135,37 @@ class CompletionReader:
         self._call_at: dict[int, ToolCall] = {}
 
     def feed(self, event: dict[str, Any]) -> list[Piece]:
-        """The pieces of one streamed event (usually one; none on the usage-only event)."""
+        """The pieces of one streamed event (usually one; none on the usage-only event).
+
+        Every field read is checked for its type here, once: a backend's answer of the wrong
+        shape is a StreamError (the API's error, in-band once a stream has started), never a
+        TypeError further on that would cut a stream with no error at all.
+        """
         error = event_error(event)
         if error is not None:
             raise error
-        if event.get("usage"):
+        if isinstance(event.get("usage"), dict) and event["usage"]:
             self.usage = event["usage"]  # on any event: the last one wins
-        if event.get("timings"):
+        if isinstance(event.get("timings"), dict) and event["timings"]:
             self.timings = event["timings"]
+        choices = event.get("choices") or ()  # [] on the usage-only event
+        if not isinstance(choices, list | tuple):
+            raise _malformed("choices is not a list")
         pieces = []
-        for choice in event.get("choices") or ():  # [] on the usage-only event
+        for choice in choices:
+            if not isinstance(choice, dict):
+                raise _malformed("a choice is not an object")
             delta = choice.get("delta")
             if delta is None:  # legacy completions stream text, not deltas
                 delta = {"content": choice.get("text")}
+            elif not isinstance(delta, dict):
+                raise _malformed("a delta is not an object")
             calls = delta.get("tool_calls")
             if calls:
                 self._accumulate(calls)
             thinking = self._thinking(delta)
-            pieces.append(
-                Piece(delta.get("content") or "", thinking, choice.get("logprobs"), bool(calls))
-            )
+            content = _text(delta.get("content"), "content")
+            pieces.append(Piece(content, thinking, choice.get("logprobs"), bool(calls)))
             reason = choice.get("finish_reason")
             if reason:
                 self._finish(reason, choice.get("stop_reason"))
@@ -145,49 +177,66 @@ class CompletionReader:
         if error is not None:
             raise error
         choices = completion.get("choices")
-        if not choices or not isinstance(choices[0], dict):
+        if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
             raise StreamError("the backend's answer has no choices")
         choice = choices[0]
-        self.usage = completion.get("usage")
-        self.timings = completion.get("timings")
+        usage, timings = completion.get("usage"), completion.get("timings")
+        self.usage = usage if isinstance(usage, dict) else None
+        self.timings = timings if isinstance(timings, dict) else None
         self._finish(choice.get("finish_reason") or "stop", choice.get("stop_reason"))
         answer = choice.get("message")
         if not isinstance(answer, dict):
             answer = {"content": choice.get("text")}
         calls = answer.get("tool_calls")
         if calls:
+            if not isinstance(calls, list) or not all(isinstance(call, dict) for call in calls):
+                raise _malformed("tool_calls is not a list of objects")
+            if len(calls) > MAX_TOOL_CALLS:
+                raise _too_many_calls()
             self._accumulate([{**call, "index": n} for n, call in enumerate(calls)])
-        text = answer.get("content") or ""
+        text = _text(answer.get("content"), "content")
         return Piece(text, self._thinking(answer), choice.get("logprobs"), bool(calls))
 
     def _thinking(self, delta: dict[str, Any]) -> str:
         if not self.keep_thinking:
             return ""
         # vLLM 0.11-0.16 sends the same text under both names: take one, never both.
-        return delta.get("reasoning") or delta.get("reasoning_content") or ""
+        thinking = delta.get("reasoning") or delta.get("reasoning_content")
+        return _text(thinking, "reasoning")
 
-    def _accumulate(self, deltas: list[dict[str, Any]]) -> None:
+    def _accumulate(self, deltas: Any) -> None:
+        if not isinstance(deltas, list):
+            raise _malformed("tool_calls is not a list")
         for delta in deltas:
-            index = delta.get("index", 0)
+            if not isinstance(delta, dict):
+                raise _malformed("a tool call is not an object")
             function = delta.get("function") or {}
-            call_id = delta.get("id") or ""
+            index = delta.get("index", 0)
+            if not isinstance(function, dict) or not isinstance(index, int):
+                raise _malformed("a tool call needs a whole-number index and a function object")
+            call_id = _text(delta.get("id"), "a tool call's id")
             call = self._call_at.get(index)
             # Some servers reuse index 0 for every parallel call, told apart only by a new id.
             if call is None or (call_id and call.id and call_id != call.id):
+                if len(self.calls) >= MAX_TOOL_CALLS:
+                    raise _too_many_calls()
                 call = ToolCall(call_id, "")
                 self._call_at[index] = call
                 self.calls.append(call)
             elif call_id and not call.id:
                 call.id = call_id
-            name = function.get("name")
+            name = _text(function.get("name"), "a tool call's name")
             # A name may come in pieces; some servers (llama-cpp-python) repeat it whole in
             # every fragment instead.
             if name and name != call.name:
                 call.name += name
-            if function.get("arguments"):
-                call.fragments.append(function["arguments"])
+            arguments = _text(function.get("arguments"), "a tool call's arguments")
+            if arguments:
+                call.fragments.append(arguments)
 
-    def _finish(self, reason: str, stop_reason: Any = None) -> None:
+    def _finish(self, reason: Any, stop_reason: Any = None) -> None:
+        if not isinstance(reason, str):
+            raise _malformed("finish_reason is not a string")
         if reason in ("error", "abort"):
             raise StreamError(f"the backend stopped the answer (finish_reason {reason!r})")
         self.finish_reason = reason

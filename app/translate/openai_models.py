@@ -10,23 +10,17 @@ from typing import Any
 from .models import Model
 
 
-def model_field(body: bytes) -> str | None:
-    """The `model` a JSON body names, or None (no body, not JSON, no model)."""
-    if not body:
-        return None
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-    model = document.get("model") if isinstance(document, dict) else None
+def model_field(document: dict[str, Any] | None) -> str | None:
+    """The `model` a JSON body names, or None (no JSON object, no model)."""
+    model = document.get("model") if document is not None else None
     return model if isinstance(model, str) and model else None
 
 
-def with_model(body: bytes, model: str) -> bytes:
+def with_model(document: dict[str, Any], model: str) -> bytes:
     """The body with its `model` replaced; the rest as the client sent it (key order kept)."""
-    document = json.loads(body)
-    document["model"] = model
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    return json.dumps(
+        {**document, "model": model}, ensure_ascii=False, separators=(",", ":")
+    ).encode()
 
 
 def model_list(models: Sequence[Model]) -> dict[str, Any]:

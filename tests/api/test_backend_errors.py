@@ -3,6 +3,8 @@ act on, Retry-After kept, and a message that names the backend problem."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import re
 from http.client import RemoteDisconnected
 
@@ -247,3 +249,41 @@ def test_each_backend_call_carries_a_request_id_the_backend_accepts(client, back
     backend.post(CHAT_URL, json=completion("hi"))
     client.post("/api/chat", json={**CHAT, "stream": False}, headers={"X-Request-ID": "trace-1"})
     assert re.fullmatch(pattern, backend.calls[-1].request.headers["X-Request-ID"])
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("/api/chat", {**CHAT, "stream": False}, lambda r: ollama_error(r, 502)),
+        ("/v1/messages", {"model": "llama3.2", "max_tokens": 5, "messages": USER},
+         lambda r: r.get_json()["error"]["message"]),
+        ("/v1/responses", {"model": "llama3.2", "input": "Hi"},
+         lambda r: r.get_json()["error"]["message"]),
+    ],
+)  # fmt: skip
+def test_a_whole_answer_larger_than_any_real_one_is_not_read(client, backend, monkeypatch, case):
+    # A backend whose answer does not end (or ends after gigabytes) was read whole into
+    # memory: 800 MB sent, 800 MB held by the worker. Now it is cut at MAX_ANSWER_BYTES.
+    path, body, error = case
+    monkeypatch.setattr("app.backend.MAX_ANSWER_BYTES", 4096)
+    whole(backend, completion("x" * 5000))
+    response = client.post(path, json=body)
+    assert response.status_code == 502
+    assert "sent an answer over" in error(response)
+
+
+def test_a_compressed_answer_is_bounded_by_its_size_once_unpacked(client, backend, monkeypatch):
+    # The proxy asks for identity encoding, but a hostile backend may gzip anyway: 10 KB on
+    # the wire can be gigabytes unpacked, so the bound applies to what is unpacked.
+    monkeypatch.setattr("app.backend.MAX_ANSWER_BYTES", 4096)
+    packed = gzip.compress(json.dumps(completion("x" * 50_000)).encode())
+    assert len(packed) < 4096
+    backend.add(
+        responses.POST,
+        CHAT_URL,
+        body=packed,
+        headers={"Content-Encoding": "gzip", "Content-Length": str(len(packed))},
+    )
+    response = client.post("/api/chat", json={**CHAT, "stream": False})
+    assert response.status_code == 502
+    assert "sent an answer over" in ollama_error(response, 502)

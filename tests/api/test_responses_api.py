@@ -77,15 +77,87 @@ def test_client_errors_are_in_openais_shape(client, backend, body, status, field
     assert not [c for c in backend.calls if c.request.url == CHAT_URL]
 
 
+TOOL = {"type": "function", "name": "f", "parameters": {"type": "object"}}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({**BODY, "input": [{"type": "message", "role": ["user"], "content": "x"}]}, "role"),
+        ({**BODY, "input": [{"role": {"a": 1}, "content": "x"}]}, "role"),
+        ({**BODY, "input": [{"role": "user", "content": [{"type": []}]}]}, "content part"),
+        ({**BODY, "input": [{"role": "user", "content": [{"type": {}}]}]}, "content part"),
+        (
+            {**BODY, "input": [{"type": "function_call_output", "call_id": "c",
+                                "output": [{"type": ["x"]}]}]},
+            "content part",
+        ),
+        ({**BODY, "tools": [TOOL], "tool_choice": {"type": "allowed_tools", "tools": 5}},
+         "allowed_tools"),
+        ({**BODY, "tools": [TOOL], "tool_choice": {"type": "allowed_tools", "tools": None}},
+         "allowed_tools"),
+        ({**BODY, "tools": [TOOL],
+          "tool_choice": {"type": "allowed_tools", "tools": [{"name": ["f"]}]}},
+         "allowed_tools"),
+        ({**BODY, "tools": [TOOL],
+          "tool_choice": {"type": "allowed_tools", "tools": [], "mode": {"x": 1}}},
+         "mode"),
+    ],
+)  # fmt: skip
+def test_values_of_the_wrong_type_are_a_400_not_a_500(client, backend, body, field):
+    # Each was a 500: a list or an object where a string goes does not even hash.
+    error = openai_error(client.post("/v1/responses", json=body), 400)
+    assert field in error["message"]
+    assert not [c for c in backend.calls if c.request.url == CHAT_URL]
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {f"k{i}": "v" for i in range(17)},
+        {"k" * 65: "v"},
+        {"k": "v" * 513},
+        {"k": {"nested": "object"}},
+    ],
+)
+def test_metadata_is_bounded_as_openai_bounds_it(client, backend, metadata):
+    # Every response event echoes it: 40 MB of metadata were encoded and sent three times.
+    error = openai_error(client.post("/v1/responses", json={**BODY, "metadata": metadata}), 400)
+    assert "metadata" in error["message"]
+    assert not [c for c in backend.calls if c.request.url == CHAT_URL]
+
+
+def test_metadata_within_the_bounds_is_echoed(client, backend):
+    whole(backend)
+    metadata = {f"k{i}": "v" * 512 for i in range(16)}
+    response = client.post("/v1/responses", json={**BODY, "metadata": metadata})
+    assert response.get_json()["metadata"] == metadata
+
+
+def test_allowed_tools_offer_a_subset(client, backend):
+    whole(backend)
+    other = {**TOOL, "name": "g"}
+    choice = {"type": "allowed_tools", "mode": "required",
+              "tools": [{"type": "function", "name": "g"}, {"type": "web_search"}]}  # fmt: skip
+    response = client.post("/v1/responses", json={**BODY, "tools": [TOOL, other],
+                                                  "tool_choice": choice})  # fmt: skip
+    assert response.status_code == 200
+    body = sent(backend, CHAT_URL)
+    assert [tool["function"]["name"] for tool in body["tools"]] == ["g"]
+    assert body["tool_choice"] == "required"
+
+
 def test_an_unknown_model_has_openais_code(client, backend):
     error = openai_error(client.post("/v1/responses", json={**BODY, "model": "nope"}), 404)
     assert (error["type"], error["code"]) == ("not_found_error", "model_not_found")
 
 
-@pytest.mark.parametrize("method", ["GET", "DELETE"])
+@pytest.mark.parametrize("method", ["GET", "DELETE", "PUT", "PATCH"])
 def test_stored_responses_do_not_exist(client, backend, method):
+    # PUT and PATCH went on to the backend, with its key, through the /v1 pass-through.
     error = openai_error(client.open("/v1/responses/resp_1", method=method), 404)
     assert "stores none" in error["message"]
+    assert [c.request.url for c in backend.calls if "/models" not in c.request.url] == []
 
 
 def test_other_methods_on_responses_are_405(client, backend):

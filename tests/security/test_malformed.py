@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from tests.checks import ollama_error
+from tests.checks import anthropic_error, ollama_error, openai_error
 
 from .conftest import AUTH, CLIENT_KEY, body_of, exchange, status_of
 
@@ -44,6 +44,31 @@ def test_a_valid_surrogate_pair_is_text(target) -> None:
     assert "\U0001f600" in response.json()["message"]["content"]
 
 
+USER = '[{"role":"user","content":"x"}]'
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "error_of"),
+    [
+        ("/api/chat", f'{{"model":"fake-chat","messages":{USER},"format":{{"maximum":1e999}}}}',
+         ollama_error),
+        ("/v1/messages",
+         f'{{"model":"fake-chat","max_tokens":5,"messages":{USER},'
+         '"tools":[{"name":"f","input_schema":{"maximum":-1E+400}}]}',
+         lambda response, status: anthropic_error(response, status)["message"]),
+        ("/v1/responses",
+         '{"model":"fake-chat","input":"x","text":{"format":{"type":"json_schema","name":"s",'
+         f'"schema":{{"maximum":1{"0" * 400}.5}}}}}}}}',
+         lambda response, status: openai_error(response, status)["message"]),
+    ],
+)  # fmt: skip
+def test_numbers_beyond_any_float_are_a_400(target, path: str, body: str, error_of) -> None:
+    # Read as infinity, they went on to the backend as `Infinity`, which is not JSON.
+    response = httpx.post(target.proxy.url + path, content=body, headers=HEADERS, timeout=10)
+    assert "out of range" in error_of(response, 400)
+    assert target.backend.requests == []
+
+
 def test_an_invalid_chunk_size_is_a_400_in_ollamas_shape(target) -> None:
     request = (
         f"POST /api/chat HTTP/1.1\r\nHost: localhost\r\n{AUTH}Transfer-Encoding: chunked\r\n"
@@ -71,6 +96,35 @@ def test_requests_gunicorn_refuses_get_json_not_html(target, request_bytes: byte
     error = json.loads(body_of(answer))["error"]
     assert error  # Ollama's {"error": "..."}, or OpenAI's under /v1
     assert b"<html" not in answer
+
+
+REFUSALS = [
+    b"HTTP/1.1\r\nHost: localhost\r\nBad Header\r\n\r\n",
+    b"HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"x" * 9000 + b"\r\n\r\n",
+    b"HTTP/9.9\r\nHost: localhost\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("rest", REFUSALS)
+@pytest.mark.parametrize("after_a_request", [False, True])
+def test_gunicorn_refusals_on_messages_and_responses_are_in_their_shapes(
+    target, rest: bytes, after_a_request: bool
+) -> None:
+    # A request whose headers gunicorn could not parse was shaped by the connection's previous
+    # request, or by none: Ollama's {"error": "..."} on /v1/messages and /v1/responses.
+    first = b"GET /api/version HTTP/1.1\r\nHost: localhost\r\n" + AUTH.encode() + b"\r\n"
+    for path, shape in ((b"/v1/messages", "anthropic"), (b"/v1/responses", "openai")):
+        answer = exchange(
+            target.proxy.port, (first if after_a_request else b"") + b"POST " + path + b" " + rest
+        )
+        last = answer[answer.rfind(b"HTTP/1.1 ") :]
+        assert status_of(last) in (400, 431, 505), last[:200]
+        body = json.loads(body_of(last))
+        if shape == "anthropic":
+            assert body["type"] == "error"
+            assert set(body["error"]) == {"type", "message"}
+        else:
+            assert set(body["error"]) == {"message", "type", "param", "code"}
 
 
 def test_refused_requests_have_a_path_on_their_access_line(target) -> None:

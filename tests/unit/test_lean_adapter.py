@@ -120,11 +120,15 @@ def test_the_path_sent_is_the_requests_own_and_other_origins_take_requests_way()
 
 
 class BrokenBody:
-    def __init__(self, error: Exception) -> None:
+    """urllib3's response as far as _read_whole uses it, failing at the first read."""
+
+    def __init__(self, error: Exception, length: int | None) -> None:
         self.error = error
         self.closed = False
+        self.length_remaining = length  # None: chunked, read in pieces
+        self.headers: dict[str, str] = {}
 
-    def read(self, **_: Any) -> bytes:
+    def read(self, amt: int | None = None, **_: Any) -> bytes:
         raise self.error
 
     def close(self) -> None:
@@ -139,12 +143,13 @@ class BrokenBody:
         (ConnectionResetError(104, "reset"), 502, "broke off its answer"),
     ],
 )
+@pytest.mark.parametrize("length", [100, None])
 def test_a_body_that_breaks_off_is_a_failure_never_a_failover(
-    error: Exception, status: int, message: str
+    error: Exception, status: int, message: str, length: int | None
 ) -> None:
     backend = Backend(Settings(backend_url="http://backend.test/v1"))
     response = requests.Response()
-    response.raw = BrokenBody(error)
+    response.raw = BrokenBody(error, length)
     with pytest.raises(BackendError) as caught:
         backend._read_whole(response, 300)
     assert caught.value.status == status

@@ -47,7 +47,7 @@ def decode(context: Sequence[int]) -> list[dict[str, str]]:
         if inflater.unconsumed_tail:
             raise BadRequest("invalid context: the conversation it carries is too large")
         messages = json.loads(text)
-    except (OverflowError, zlib.error, ValueError):
+    except (OverflowError, zlib.error, ValueError, RecursionError):
         raise BadRequest("invalid context: it is damaged") from None
     if not isinstance(messages, list) or not all(_is_turn(m) for m in messages):
         raise BadRequest("invalid context: it is damaged")

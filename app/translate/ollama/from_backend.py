@@ -196,8 +196,11 @@ class Translator:
             metrics["load_duration"] = timing.headers - timing.start
         if isinstance(llama.get("prompt_ms"), int | float):
             # llama.cpp measured its own prefill and decode: better than our view from outside.
+            predicted = llama.get("predicted_ms")
             metrics["prompt_eval_duration"] = int(llama["prompt_ms"] * 1_000_000)
-            metrics["eval_duration"] = int(llama.get("predicted_ms", 0) * 1_000_000)
+            metrics["eval_duration"] = int(
+                (predicted if isinstance(predicted, int | float) else 0) * 1_000_000
+            )
         elif whole:
             # One answer, no first-token mark: the backend's time is split between prompt and
             # generation in proportion to their token counts.
@@ -212,7 +215,8 @@ class Translator:
             metrics["eval_duration"] = timing.last - timing.first
         if not isinstance(prompt_tokens, int) and isinstance(llama.get("prompt_n"), int):
             # llama.cpp counts cached prompt tokens apart (cache_n); Ollama counts them all.
-            prompt_tokens = llama["prompt_n"] + int(llama.get("cache_n") or 0)
+            cached = llama.get("cache_n")
+            prompt_tokens = llama["prompt_n"] + (cached if isinstance(cached, int) else 0)
         if not isinstance(completion_tokens, int) and isinstance(llama.get("predicted_n"), int):
             completion_tokens = llama["predicted_n"]
         if isinstance(prompt_tokens, int):
@@ -247,8 +251,10 @@ def convert_logprobs(logprobs: Any, top: int = 20) -> list[dict[str, Any]] | Non
     tokens = logprobs.get("tokens")
     if not isinstance(tokens, list):
         return None
-    values = logprobs.get("token_logprobs") or []
-    tops = logprobs.get("top_logprobs") or []
+    values = logprobs.get("token_logprobs")
+    tops = logprobs.get("top_logprobs")
+    values = values if isinstance(values, list) else []
+    tops = tops if isinstance(tops, list) else []
     converted = []
     for position, token in enumerate(tokens):
         entry: dict[str, Any] = {
@@ -269,7 +275,7 @@ def _token(entry: dict[str, Any], top: int = 0) -> dict[str, Any]:
     if entry.get("bytes") is not None:
         token["bytes"] = entry["bytes"]
     alternatives = entry.get("top_logprobs")
-    if top and alternatives:
+    if top and alternatives and isinstance(alternatives, list):
         token["top_logprobs"] = [
             _token(item) for item in alternatives[:top] if isinstance(item, dict)
         ]

@@ -51,10 +51,14 @@ class OpenCalls:
         self._names: dict[str, str] = {}  # id -> name, in call order: the open calls
         self._by_name: dict[str, deque[str]] = {}  # name -> ids in call order (may be stale)
         for call in calls:
-            call_id, name = call["id"], call["function"]["name"]
-            if call_id not in self._names:
-                self._names[call_id] = name
-                self._by_name.setdefault(name, deque()).append(call_id)
+            self.add(call)
+
+    def add(self, call: dict[str, Any]) -> None:
+        """One more call of the same assistant message (a repeated id counts once)."""
+        call_id, name = call["id"], call["function"]["name"]
+        if call_id not in self._names:
+            self._names[call_id] = name
+            self._by_name.setdefault(name, deque()).append(call_id)
 
     def answer(self, given: str | None, name: Any) -> str | None:
         """The id a result answers (consumed), or None when no open call fits."""

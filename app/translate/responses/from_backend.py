@@ -290,8 +290,8 @@ class ResponseTranslator(PieceTranslator):
         completion = usage.get("completion_tokens")
         prompt = prompt if isinstance(prompt, int) else self.input_estimate
         completion = completion if isinstance(completion, int) else self.pieces
-        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-        reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
+        cached = _count(usage.get("prompt_tokens_details"), "cached_tokens")
+        reasoning = _count(usage.get("completion_tokens_details"), "reasoning_tokens")
         return {
             "input_tokens": prompt,
             "input_tokens_details": {"cached_tokens": cached},
@@ -299,6 +299,12 @@ class ResponseTranslator(PieceTranslator):
             "output_tokens_details": {"reasoning_tokens": reasoning},
             "total_tokens": prompt + completion,
         }
+
+
+def _count(details: Any, key: str) -> int:
+    """A token count inside a usage details object, 0 when the backend gave none (or junk)."""
+    value = details.get(key) if isinstance(details, dict) else None
+    return value if isinstance(value, int) else 0
 
 
 def _output_text(text: str) -> dict[str, Any]:
