@@ -16,7 +16,8 @@ from harness.proxy_process import free_port
 __all__ = ["die_with_parent", "ensure_tools", "free_port", "machine", "which"]
 
 # Debian package for each program; nginx-light is enough (`return` and `set` are built in).
-_PACKAGES = {"nginx": "nginx-light", "wrk": "wrk"}
+# strace only for `python -m bench.syscalls`.
+_PACKAGES = {"nginx": "nginx-light", "wrk": "wrk", "strace": "strace"}
 
 
 def die_with_parent() -> None:

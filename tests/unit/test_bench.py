@@ -1,5 +1,5 @@
 """The benchmark's own logic, without running it: the floor apps' answers, the rounds' choice of
-figure, the verdicts. A wrong figure here would go unnoticed in a table."""
+figure, the verdicts, the strace summary. A wrong figure here would go unnoticed in a table."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bench import compare, floor_apps, floor_report, payloads, scenarios
+from bench import compare, floor_apps, floor_report, payloads, scenarios, syscalls
 
 
 def test_the_bare_floor_answers_what_the_bench_checks() -> None:
@@ -61,3 +61,15 @@ def test_the_proxy_is_held_to_the_session_relay(proxy_ms: float, mark: str) -> N
     }
     session_row = floor_report.render(floor).splitlines()[-1]
     assert session_row.endswith(f"| proxy ≤ 0.7× this {mark} |")
+
+
+def test_strace_summary_counts_calls_and_errors_by_name() -> None:
+    summary = """\
+     calls    errors syscall
+ --------- --------- ----------------
+      4000           sendto
+      2010        10 recvfrom
+ --------- --------- ----------------
+      6010        10 total
+"""
+    assert syscalls.parse(summary) == {"sendto": (4000, 0), "recvfrom": (2010, 10)}
