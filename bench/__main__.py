@@ -9,6 +9,7 @@ here is stopped on the way out, whatever happens; all traffic stays on 127.0.0.1
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -48,12 +49,25 @@ def _progress(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def _raise_fd_limit(needed: int) -> None:
-    """Each held stream costs a descriptor here, two in the worker and one in the fake backend."""
+def _raise_fd_limit(streams: int) -> None:
+    """Each held stream costs two descriptors in this process (the client's socket, and the fake
+    backend's, which runs here) and two in the proxy's worker (client and backend), which
+    inherits this limit; 1024 more for everything else. Exits, saying so, when the machine's
+    limit is too low: a run that fails on its 1,500th stream says less."""
+    needed = 2 * streams + 1024
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        with contextlib.suppress(ValueError, OSError):  # root may raise the hard limit
+            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, needed))
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = hard if hard == resource.RLIM_INFINITY else min(hard, max(soft, needed))
     if wanted > soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))  # children inherit it
+    if wanted != resource.RLIM_INFINITY and wanted < needed:
+        sys.exit(
+            f"holding {streams} streams needs {needed} file descriptors per process; the limit "
+            f"here is {wanted} (ulimit -Hn): raise it, or pass a smaller --streams"
+        )
 
 
 def _wrk_scenarios(workdir: Path, timing: scenarios.Timing, rounds: int) -> dict[str, Any]:
@@ -131,7 +145,7 @@ def _log_notes(workdir: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     tools.ensure_tools()
-    _raise_fd_limit(4 * args.streams + 1024)
+    _raise_fd_limit(args.streams)
     if args.quick:
         timing = scenarios.Timing(warmup=1, throughput=1, latency=1, warm_backend=False)
         ttft_requests = 10
