@@ -149,15 +149,27 @@ def _address(stream: bool) -> tuple[str, int]:
 
 
 def _exchange(stream: bool, payload: bytes) -> tuple[http.client.HTTPConnection, Any]:
+    """The backend's answer (its headers read) and the connection it came on.
+
+    An idle connection the backend has closed meanwhile (nginx's keepalive_timeout) fails on
+    first use; that one request is sent again on a new connection, once, as every keep-alive
+    client does (urllib3 instead polls each pooled connection before using it).
+    """
     address = _address(stream)
     idle = _idle.setdefault(address, [])
-    conn = idle.pop() if idle else http.client.HTTPConnection(*address)
-    try:
-        conn.request("POST", _CHAT, payload, _HEADERS)
-        return conn, conn.getresponse()
-    except Exception:
-        conn.close()  # a half-used connection must not go back into the pool
-        raise
+    while True:
+        reused = bool(idle)
+        conn = idle.pop() if reused else http.client.HTTPConnection(*address)
+        try:
+            conn.request("POST", _CHAT, payload, _HEADERS)
+            return conn, conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionError):
+            conn.close()
+            if not reused:
+                raise
+        except Exception:
+            conn.close()  # a half-used connection must not go back into the pool
+            raise
 
 
 @stdlib.post("/api/chat")
