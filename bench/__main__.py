@@ -26,7 +26,7 @@ from . import compare, nginx, proxy, report, scenarios, streams, tools
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="about 30 s instead of 2-3 min")
+    parser.add_argument("--quick", action="store_true", help="about 1.5 min instead of 9")
     parser.add_argument(
         "--streams", type=int, default=500, metavar="N", help="open streams to hold (500)"
     )

@@ -66,9 +66,10 @@ def render(floor: dict[str, Any]) -> str:
     contenders = floor["contenders"]
     bests = {key: entry["best"] for key, entry in contenders.items()}
     rounds = floor["rounds"]
+    which = "one round" if rounds == 1 else f"the cheapest of {rounds} rounds"
     heading = (
-        f"Against the floor, and scaling: the cheapest of {rounds} rounds, one gevent worker "
-        "each unless said, same backend and wrk."
+        f"Against the floor, and scaling: {which}, one gevent worker each unless said, same "
+        "backend and wrk."
     )
     table = Table(_HEAD)
     shown: set[str] = set()
@@ -94,9 +95,10 @@ def render(floor: dict[str, Any]) -> str:
 def footnotes(floor: dict[str, Any]) -> list[str]:
     rounds = floor["rounds"]
     return [
-        f"Second table: {rounds} round(s); each round measures every server once, in "
-        "alternating order. Shown: the cheapest round's req/s and CPU per request (and the "
-        "dearest round's CPU, for the noise), and the fastest round's latency.",
+        f"Second table: {rounds} round{'' if rounds == 1 else 's'} (--rounds); each round "
+        "measures every server once, in alternating order. Shown: the cheapest round's req/s "
+        "and CPU per request (and the dearest round's CPU, for the noise), and the fastest "
+        "round's latency. The first table's figures are one measurement each.",
         "Floor apps (bench/floor_apps.py): one gunicorn gevent worker each, keep-alive 75 s "
         "like the proxy, but no access log, metrics or validation. bare: a fixed answer; "
         "requests.Session relay: parse, one pooled POST, parse, answer (streamed: iter_lines, "
