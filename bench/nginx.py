@@ -8,7 +8,6 @@ both. A config token is capped at 4 KiB, so long answers are spliced from `set` 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import shutil
 import signal
 import subprocess
@@ -20,7 +19,7 @@ from pathlib import Path
 import psutil
 
 from . import payloads
-from .tools import free_port
+from .tools import die_with_parent, free_port
 
 _PIECE = 3000  # bytes per `set` value, under nginx's 4096-byte token limit
 
@@ -97,7 +96,7 @@ def running(workdir: Path) -> Iterator[Nginx]:
     process = subprocess.Popen(
         [*argv, "-g", "daemon off;"],
         stderr=subprocess.PIPE,
-        preexec_fn=_die_with_parent,  # noqa: PLW1509  one prctl call, no locks taken
+        preexec_fn=die_with_parent,  # noqa: PLW1509  one prctl call, no locks taken
     )
     try:
         _wait_listening(process, [json_port, sse_port])
@@ -110,11 +109,6 @@ def running(workdir: Path) -> Iterator[Nginx]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: if the bench is killed, the kernel sends nginx SIGTERM."""
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def _wait_listening(process: subprocess.Popen[bytes], ports: list[int]) -> None:

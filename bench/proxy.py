@@ -1,4 +1,8 @@
-"""The proxy under test: the real gunicorn with one gevent worker, and that worker's counters."""
+"""The proxy under test: the real gunicorn with its gevent workers, and those workers' counters.
+
+`Served` reads any gunicorn master's workers, so the floor apps (bench/floor.py) are measured
+by the same code as the proxy.
+"""
 
 from __future__ import annotations
 
@@ -12,42 +16,50 @@ import psutil
 from harness.proxy_process import ProxyProcess
 
 
-class Proxy:
-    def __init__(self, process: ProxyProcess) -> None:
-        self.process = process
-        self.url = process.url
-        self.worker = self._find_worker(process.pid)
+class Served:
+    """A gunicorn master serving at `url` with `workers` workers."""
+
+    def __init__(self, url: str, master: int, workers: int = 1) -> None:
+        self.url = url
+        self.workers = self._find_workers(master, workers)
+        self.worker = self.workers[0]  # the one whose memory and syscalls are read
 
     @staticmethod
-    def _find_worker(master: int) -> psutil.Process:
+    def _find_workers(master: int, count: int) -> list[psutil.Process]:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            children = psutil.Process(master).children()
-            if len(children) == 1:
-                return children[0]
+            children: list[psutil.Process] = psutil.Process(master).children()
+            if len(children) == count:
+                return children
             time.sleep(0.05)
-        raise RuntimeError("expected exactly one gunicorn worker (WEB_CONCURRENCY=1)")
+        raise RuntimeError(f"expected exactly {count} gunicorn worker(s)")
 
     def cpu_seconds(self) -> float:
-        times = self.worker.cpu_times()
-        return float(times.user + times.system)
+        """User + system time of every worker (the master only supervises: not counted)."""
+        total = 0.0
+        for worker in self.workers:
+            times = worker.cpu_times()
+            total += times.user + times.system
+        return total
 
     def rss_kb(self) -> float:
         return float(self.worker.memory_info().rss) / 1024
 
 
 @contextlib.contextmanager
-def running(workdir: Path, name: str, backend_url: str, **env: str) -> Iterator[Proxy]:
-    """One gunicorn master with one gevent worker in front of `backend_url` (…/v1)."""
+def running(
+    workdir: Path, name: str, backend_url: str, *, workers: int = 1, **env: str
+) -> Iterator[Served]:
+    """One gunicorn master with `workers` gevent workers in front of `backend_url` (…/v1)."""
     settings = {
         "OPENAI_API_BASE_URL": backend_url,
-        "WEB_CONCURRENCY": "1",  # the design's unit of measure: one worker
+        "WEB_CONCURRENCY": str(workers),  # the design's unit of measure is one worker
         "LOG_LEVEL": "INFO",  # the default: the access line is part of the real cost
         **env,
     }
     process = ProxyProcess(workdir / f"proxy-{name}.log", settings)
     process.start()
     try:
-        yield Proxy(process)
+        yield Served(process.url, process.pid, workers)
     finally:
         process.stop()

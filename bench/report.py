@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import floor_report
+from .table import Table, verdict
+
 # The targets the project set itself: one gevent worker on a 2-core machine.
 CPU_TARGET_MS = {"api_chat": 0.4, "api_chat_stream": 0.6}
 ADDED_P50_TARGET_MS = 1.0
@@ -31,34 +34,6 @@ def _ms(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f} ms"
 
 
-def _verdict(value: float | None, limit: float, text: str) -> str:
-    if value is None:
-        return text
-    return f"{text} {'✓' if value <= limit else '✗'}"
-
-
-class Table:
-    def __init__(self) -> None:
-        self.rows: list[tuple[str, ...]] = []
-
-    def add(self, *cells: str) -> None:
-        # An error message must not break the table: no pipes, no line breaks.
-        self.rows.append(tuple(" ".join(c.replace("|", "/").split()) for c in cells))
-
-    def render(self) -> str:
-        head = (
-            "Scenario",
-            "Figure",
-            "Backend alone",
-            "Through proxy",
-            "Proxy vs backend",
-            "Target",
-        )
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
-        return "\n".join(lines)
-
-
 def _case_rows(table: Table, key: str, entry: dict[str, Any], whole_cpu: float | None) -> None:
     """The rows of one scenario; `whole_cpu` is the proxy's CPU for a non-streamed /api/chat."""
     direct, proxy, title = entry["direct"], entry["proxy"], entry["title"]
@@ -73,7 +48,7 @@ def _case_rows(table: Table, key: str, entry: dict[str, Any], whole_cpu: float |
         table.add(title, "req/s, 32 conn.", f"{direct['rps']:,.0f}", f"{proxy['rps']:,.0f}",
                   shown, "")  # fmt: skip
         target = CPU_TARGET_MS.get(key)
-        limit = "" if target is None else _verdict(proxy["cpu_ms"], target, f"≤ {target} ms")
+        limit = "" if target is None else verdict(proxy["cpu_ms"], target, f"≤ {target} ms")
         added = proxy["cpu_ms"] - direct["cpu_ms"]
         table.add("", "CPU per request", _ms(direct["cpu_ms"]) + " (nginx)",
                   _ms(proxy["cpu_ms"]), f"+{_ms(added)}", limit)  # fmt: skip
@@ -94,7 +69,7 @@ def _case_rows(table: Table, key: str, entry: dict[str, Any], whole_cpu: float |
             table.add("", f"latency {name}, 1 conn.", direct["latency_problem"] or _ms(d),
                       lat_problem or _ms(p), "", "")  # fmt: skip
             continue
-        target = "" if name == "p99" else _verdict(p - d, ADDED_P50_TARGET_MS, "≤ 1 ms added")
+        target = "" if name == "p99" else verdict(p - d, ADDED_P50_TARGET_MS, "≤ 1 ms added")
         table.add("", f"latency {name}, 1 conn.", _ms(d), _ms(p), f"+{_ms(p - d)}", target)
 
 
@@ -109,7 +84,7 @@ def _routing_rows(table: Table, cases: dict[str, Any], routing: dict[str, Any]) 
             table.add(title, "CPU per request", "", problem or "n/a", "", "")
             continue
         ratio = three_ms / one_ms
-        target = _verdict(ratio, ROUTING_TARGET, f"≤ {ROUTING_TARGET:g}× one backend")
+        target = verdict(ratio, ROUTING_TARGET, f"≤ {ROUTING_TARGET:g}× one backend")
         table.add(title, "CPU per request", "", _ms(three_ms), f"{ratio:.3f}× one backend",
                   target)  # fmt: skip
 
@@ -137,7 +112,7 @@ def _memory_rows(table: Table, memory: dict[str, Any]) -> None:
     table.add(f"memory, {n} open streams", "RSS", "", held if ok else f"ERROR: {status}",
               f"+{(memory['rss_held_kb'] - idle) / 1024:.1f} MB", "")  # fmt: skip
     per = memory["kb_per_stream"]
-    target = _verdict(per, KB_PER_STREAM_TARGET, f"≤ {KB_PER_STREAM_TARGET:g} KB")
+    target = verdict(per, KB_PER_STREAM_TARGET, f"≤ {KB_PER_STREAM_TARGET:g} KB")
     if n < STREAMS_TARGET:
         target += f" (target is {STREAMS_TARGET:,} streams: --streams {STREAMS_TARGET})"
     table.add("", "per open stream", "", f"{per:.1f} KB" if ok else "n/a", "", target)
@@ -157,7 +132,8 @@ def render(results: dict[str, Any]) -> str:
         + ("." if timing.get("warm_backend", True) else " (the proxy only)."),
         "",
     ]
-    table = Table()
+    table = Table(("Scenario", "Figure", "Backend alone", "Through proxy", "Proxy vs backend",
+                   "Target"))  # fmt: skip
     cases = results["cases"]
     whole = cases.get("api_chat")
     whole_cpu = (
@@ -171,5 +147,9 @@ def render(results: dict[str, Any]) -> str:
     _ttft_rows(table, results["ttft"])
     _memory_rows(table, results["memory"])
     out.append(table.render())
-    out += ["", *(f"- {note}" for note in [*_FOOTNOTES, *results.get("notes", [])])]
+    notes = [*_FOOTNOTES]
+    if "floor" in results:
+        out += ["", floor_report.render(results["floor"])]
+        notes += floor_report.footnotes(results["floor"])
+    out += ["", *(f"- {note}" for note in [*notes, *results.get("notes", [])])]
     return "\n".join(out)

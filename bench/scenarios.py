@@ -116,22 +116,44 @@ def verify(case: Case, url: str) -> str | None:
     return f"ERROR: wrong answer: {body[:200]!r}"
 
 
+@dataclass(frozen=True)
+class Load:
+    """How hard wrk pushes in the throughput run: one worker needs 32 connections, two need 64
+    and a second wrk thread (one thread cannot open and serve them all fast enough)."""
+
+    connections: int = 32
+    threads: int = 1
+
+
 def measure(
-    url: str, lua: Path, cpu: Callable[[], float], timing: Timing, *, latency: bool, warmup: bool
+    url: str,
+    lua: Path,
+    cpu: Callable[[], float],
+    timing: Timing,
+    *,
+    latency: bool,
+    warmup: bool,
+    load: Load | None = None,
 ) -> dict[str, Any]:
-    """wrk at 32 connections (requests/s, server CPU per request), then at 1 (latency)."""
-    warm = (
-        wrk.run(url, lua, connections=timing.connections, seconds=timing.warmup) if warmup else None
-    )
+    """wrk at 32 connections, or `load` (requests/s, server CPU per request), then at 1
+    (latency)."""
+    push = load or Load(timing.connections)
+    warm = None
+    if warmup:
+        warm = wrk.run(
+            url, lua, connections=push.connections, threads=push.threads, seconds=timing.warmup
+        )
     before = cpu()
-    load = wrk.run(url, lua, connections=timing.connections, seconds=timing.throughput)
+    load_run = wrk.run(
+        url, lua, connections=push.connections, threads=push.threads, seconds=timing.throughput
+    )
     used = cpu() - before
     figures: dict[str, Any] = {
-        "requests": load.requests,
-        "rps": load.rps,
-        "cpu_ms": used * 1000 / load.requests if load.requests else None,
-        "problem": (warm and warm.problem()) or load.problem(),
-        "errors": load.errors,
+        "requests": load_run.requests,
+        "rps": load_run.rps,
+        "cpu_ms": used * 1000 / load_run.requests if load_run.requests else None,
+        "problem": (warm and warm.problem()) or load_run.problem(),
+        "errors": load_run.errors,
     }
     if latency:
         before = cpu()
@@ -143,12 +165,19 @@ def measure(
     return figures
 
 
-def _guarded(
-    url: str, lua: Path, cpu: Callable[[], float], timing: Timing, *, latency: bool, warmup: bool
+def guarded(
+    url: str,
+    lua: Path,
+    cpu: Callable[[], float],
+    timing: Timing,
+    *,
+    latency: bool,
+    warmup: bool,
+    load: Load | None = None,
 ) -> dict[str, Any]:
     """measure(), with a wrk that failed to run reported in the table instead of a crash."""
     try:
-        return measure(url, lua, cpu, timing, latency=latency, warmup=warmup)
+        return measure(url, lua, cpu, timing, latency=latency, warmup=warmup, load=load)
     except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
         problem = f"ERROR: {exc}"
         failed: dict[str, Any] = {"rps": 0.0, "cpu_ms": None, "problem": problem}
@@ -160,7 +189,7 @@ def _guarded(
 def run_all(
     workdir: Path,
     *,
-    proxies: dict[str, Any],  # backend kind -> Proxy
+    proxies: dict[str, Any],  # backend kind -> proxy.Served
     backends: dict[str, str],  # backend kind -> nginx base URL
     backend_cpu: Callable[[], float],
     timing: Timing,
@@ -175,7 +204,7 @@ def run_all(
             progress(f"{case.direct_path} on nginx ({case.backend})")
             lua = wrk.script(workdir / f"direct-{case.key}.lua", case.method, case.direct_body)
             url = backends[case.backend] + case.direct_path
-            direct_done[where] = _guarded(
+            direct_done[where] = guarded(
                 url, lua, backend_cpu, timing, latency=case.latency, warmup=timing.warm_backend
             )
         entry["direct"] = direct_done[where]
@@ -183,7 +212,7 @@ def run_all(
         progress(f"{case.path} through the proxy")
         entry["check"] = verify(case, proxy.url)
         lua = wrk.script(workdir / f"proxy-{case.key}.lua", case.method, case.body)
-        entry["proxy"] = _guarded(
+        entry["proxy"] = guarded(
             proxy.url + case.path, lua, proxy.cpu_seconds, timing, latency=case.latency, warmup=True
         )
         results[case.key] = entry
@@ -215,7 +244,7 @@ def run_routing(
         results[case.key] = {
             "title": case.title,
             "check": verify(case, routed.url),
-            "proxy": _guarded(
+            "proxy": guarded(
                 routed.url + case.path, lua, routed.cpu_seconds, timing, latency=False, warmup=True
             ),
         }

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from harness.fake_backend import FakeBackend
 
-from .proxy import Proxy
+from .proxy import Served
 
 MODEL = "fake-chat"
 _CHAT = "/v1/chat/completions"
@@ -36,7 +36,7 @@ def _address(url: str) -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or 80
 
 
-def open_streams(proxy: Proxy, fake: FakeBackend, count: int) -> dict[str, Any]:
+def open_streams(proxy: Served, fake: FakeBackend, count: int) -> dict[str, Any]:
     """Worker RSS idle and with `count` streams open; everything is closed before returning."""
     host, port = _address(proxy.url)
     body = _chat("[[slow:1]] [[long:300]] hold this stream open")
@@ -133,7 +133,7 @@ def _first_token_ms(url: str, path: str, body: bytes, *, sse: bool) -> float:
         conn.close()
 
 
-def first_token(proxy: Proxy, fake: FakeBackend, requests: int, pace: float) -> dict[str, Any]:
+def first_token(proxy: Served, fake: FakeBackend, requests: int, pace: float) -> dict[str, Any]:
     """p50 time to the first piece of text, backend alone and through the proxy, when the
     backend waits `pace` seconds before each piece."""
     text = f"[[slow:{pace:g}]] how soon does the first word arrive?"

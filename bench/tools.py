@@ -2,32 +2,46 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 
 from harness.proxy_process import free_port
 
-__all__ = ["ensure_tools", "free_port", "machine"]
+__all__ = ["die_with_parent", "ensure_tools", "free_port", "machine", "which"]
 
 # Debian package for each program; nginx-light is enough (`return` and `set` are built in).
-_PACKAGES = {"nginx": "nginx-light", "wrk": "wrk"}
+# strace only for `python -m bench.syscalls`.
+_PACKAGES = {"nginx": "nginx-light", "wrk": "wrk", "strace": "strace"}
 
 
-def _missing() -> list[str]:
-    return [name for name in _PACKAGES if _which(name) is None]
+def die_with_parent() -> None:
+    """In a child before exec: if the bench is killed, the kernel sends the child SIGTERM."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
-def _which(name: str) -> str | None:
+def _missing(names: tuple[str, ...]) -> list[str]:
+    return [name for name in names if _find(name) is None]
+
+
+def _find(name: str) -> str | None:
+    # /usr/sbin is not on every user's PATH.
     return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin")
 
 
-def ensure_tools() -> None:
-    """Install nginx and wrk with apt-get when root; otherwise say what to install and exit."""
-    missing = _missing()
+def which(name: str) -> str:
+    """The program's path (after ensure_tools: it is there); the bare name otherwise."""
+    return _find(name) or name
+
+
+def ensure_tools(names: tuple[str, ...] = ("nginx", "wrk")) -> None:
+    """Install the programs with apt-get when root; otherwise say what to install and exit."""
+    missing = _missing(names)
     if not missing:
         return
     packages = [_PACKAGES[name] for name in missing]
@@ -41,7 +55,7 @@ def ensure_tools() -> None:
         if subprocess.run(install, check=False, **quiet).returncode:
             subprocess.run(["apt-get", "update"], check=False, **quiet)
             subprocess.run(install, check=False, **quiet)
-        missing = _missing()
+        missing = _missing(names)
     if missing:
         sys.exit(
             f"the bench needs {' and '.join(missing)}: install the Debian packages "
@@ -68,7 +82,7 @@ def _cpu_model() -> str:
 
 
 def machine() -> dict[str, str]:
-    nginx, wrk = _which("nginx") or "nginx", _which("wrk") or "wrk"
+    nginx, wrk = which("nginx"), which("wrk")
     return {
         "cores": str(len(os.sched_getaffinity(0))),
         "cpu": _cpu_model(),

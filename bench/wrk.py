@@ -67,9 +67,11 @@ def _lua_string(text: str) -> str:
     return f"[{level}[{text}]{level}]"
 
 
-def run(url: str, lua: Path, *, connections: int, seconds: int, timeout: int = 5) -> Result:
+def run(
+    url: str, lua: Path, *, connections: int, seconds: int, threads: int = 1, timeout: int = 5
+) -> Result:
     wrk = shutil.which("wrk") or "/usr/bin/wrk"
-    argv = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", f"--timeout={timeout}s"]
+    argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", f"--timeout={timeout}s"]
     done = subprocess.run(
         [*argv, "-s", str(lua), url],
         capture_output=True,
