@@ -9,6 +9,7 @@ its cost is capped: the time to send it, the number of JSON objects and arrays i
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import re
@@ -22,11 +23,26 @@ from . import offload
 from .errors import BadRequest, ProxyError
 from .guards import close_after_answer
 
-# JSON objects and arrays one body may hold; counted (as `{` and `[` bytes, an upper bound)
-# before parsing, only for bodies large enough to reach it.
+# What one body may hold, counted before parsing (as bytes: `{`, `[` and `,`, upper bounds),
+# only in bodies large enough to reach a bound. The parser builds each array in one call that
+# holds the GIL throughout, so these also bound how long the event loop waits for it:
+# JSON objects and arrays (a 64 MB `[{},{},...]` would otherwise become 20 million dicts);
 MAX_CONTAINERS = 1_000_000
+# arrays (a million empty ones take 0.3 s, the collector running as they are made);
+MAX_ARRAYS = 250_000
+# values of arrays and objects (one more than the commas at most): room for the largest
+# `context` (limits.MAX_CONTEXT), not for the 30 million numbers that take 1.6 s (4 million
+# empty strings took 0.1 s).
+MAX_VALUES = 2_200_000
+# Large bodies are counted and decoded this much at a time, so that no one call holds the
+# GIL (and the event loop) for long.
+_SLICE = 1024 * 1024
 # A `\u` escape of a UTF-16 surrogate: where a lone surrogate, which is not text, can hide.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+_READ_PIECE = 64 * 1024  # what werkzeug's get_data reads at a time
+_YIELD_EVERY = 1024 * 1024
 
 
 class _BodyTimeout(Exception):
@@ -55,7 +71,7 @@ def raw_body() -> bytes:
     seconds = current_app.config["BODY_TIMEOUT"]
     try:
         with gevent.Timeout(seconds, _BodyTimeout):
-            data = request.get_data(cache=False)
+            data = _read_yielding()
     except HTTPException:
         close_after_answer(request.environ)  # a refused body is left unread
         raise
@@ -74,6 +90,24 @@ def raw_body() -> bytes:
     return data
 
 
+def _read_yielding() -> bytes:
+    """The whole body, with a turn for other greenlets after every YIELD_EVERY bytes: gunicorn
+    reads 8 KiB per recv, and a body already in the socket buffer never blocks, so 60 MB read
+    in one go would hold the event loop for a third of a second."""
+    length = request.content_length
+    if length is not None and length <= _YIELD_EVERY:
+        return request.get_data(cache=False)
+    stream = request.stream  # bounded by MAX_CONTENT_LENGTH, as get_data would be
+    pieces, unyielded = [], 0
+    while piece := stream.read(_READ_PIECE):
+        pieces.append(piece)
+        unyielded += len(piece)
+        if unyielded >= _YIELD_EVERY:
+            gevent.sleep(0)
+            unyielded = 0
+    return b"".join(pieces)
+
+
 def json_body() -> dict[str, Any]:
     raw = raw_body()
     g.body_bytes = len(raw)  # what later steps of this request size their work by
@@ -84,16 +118,13 @@ def parse_json(raw: bytes) -> dict[str, Any]:
     """A request body as a JSON object; BadRequest (or 413) saying what is wrong with it."""
     if not raw.strip():
         raise BadRequest("missing request body")
-    if len(raw) > MAX_CONTAINERS and raw.count(b"{") + raw.count(b"[") > MAX_CONTAINERS:
-        raise ProxyError(
-            f"request body too complex: more than {MAX_CONTAINERS} JSON objects and arrays", 413
-        )
+    _check_complexity(raw)
     try:
-        text = raw.decode("utf-8")
+        text = _decode(raw)
     except UnicodeDecodeError as exc:
         raise BadRequest(f"request body is not valid UTF-8 (byte {exc.start})") from None
     try:
-        body = json.loads(text, parse_constant=_reject_constant, parse_float=_finite)
+        body = _loads(text, large=len(raw) >= offload.OFFLOAD_BYTES)
     except json.JSONDecodeError as exc:
         raise BadRequest(
             f"invalid JSON in request body: {exc.msg} (line {exc.lineno} column {exc.colno})"
@@ -118,6 +149,60 @@ def routing_document(raw: bytes) -> dict[str, Any] | None:
         return parse_json(raw)
     except BadRequest:
         return None
+
+
+def _check_complexity(raw: bytes) -> None:
+    if len(raw) <= MAX_ARRAYS:
+        return
+    arrays = _count(raw, b"[")
+    if arrays > MAX_ARRAYS:
+        raise ProxyError(f"request body too complex: more than {MAX_ARRAYS} JSON arrays", 413)
+    if len(raw) > MAX_CONTAINERS and arrays + _count(raw, b"{") > MAX_CONTAINERS:
+        raise ProxyError(
+            f"request body too complex: more than {MAX_CONTAINERS} JSON objects and arrays", 413
+        )
+    if len(raw) > MAX_VALUES and _count(raw, b",") >= MAX_VALUES:
+        raise ProxyError(f"request body too complex: more than {MAX_VALUES} JSON values", 413)
+
+
+def _count(raw: bytes, byte: bytes) -> int:
+    return sum(raw.count(byte, start, start + _SLICE) for start in range(0, len(raw), _SLICE))
+
+
+def _decode(raw: bytes) -> str:
+    if len(raw) <= _SLICE:
+        return raw.decode("utf-8")
+    decoder, pieces = codecs.getincrementaldecoder("utf-8")(), []
+    try:
+        for start in range(0, len(raw), _SLICE):
+            last = start + _SLICE >= len(raw)
+            pieces.append(decoder.decode(raw[start : start + _SLICE], final=last))
+    except UnicodeDecodeError:
+        raw.decode("utf-8")  # the same error, with its offset in the whole body
+        raise
+    return "".join(pieces)
+
+
+def _loads(text: str, *, large: bool) -> Any:
+    if not large:
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite)
+    # A large body is parsed in a thread, but the C parser holds the GIL for the whole call:
+    # a Python callback for every object and integer is where the event loop gets it back.
+    return json.loads(
+        text,
+        parse_constant=_reject_constant,
+        parse_float=_finite,
+        parse_int=_integer,
+        object_hook=_object,
+    )
+
+
+def _integer(text: str) -> int:
+    return int(text)
+
+
+def _object(value: dict[str, Any]) -> dict[str, Any]:
+    return value
 
 
 def _check_text(body: dict[str, Any]) -> None:

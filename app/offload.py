@@ -36,11 +36,20 @@ def cpu(size: int, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return result
 
 
+def request_bytes() -> int:
+    """The current request's body size (json_body records it); 0 outside a request."""
+    size: int = g.get("body_bytes", 0) if has_app_context() else 0
+    return size
+
+
+def request_is_large() -> bool:
+    """Whether the current request's steps run in the thread pool."""
+    return request_bytes() >= OFFLOAD_BYTES
+
+
 def for_request(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """`cpu` sized by the current request's body (json_body records its size); inline
-    outside a request."""
-    size = g.get("body_bytes", 0) if has_app_context() else 0
-    return cpu(size, fn, *args, **kwargs)
+    """`cpu` sized by the current request's body; inline outside a request."""
+    return cpu(request_bytes(), fn, *args, **kwargs)
 
 
 def _captured(

@@ -22,6 +22,11 @@ def json_response(obj: Any, status: int = 200) -> Response:
     return Response(ndjson(obj), status=status, mimetype=JSON_MIMETYPE)
 
 
+def encoded_json_response(body: bytes) -> Response:
+    """`json_response` of an object already encoded (by `ndjson`)."""
+    return Response(body, mimetype=JSON_MIMETYPE)
+
+
 def stream_response(body: Iterable[bytes] | bytes, mimetype: str) -> Response:
     """A streamed answer; `bytes` when the whole stream is already known (one write)."""
     if isinstance(body, bytes):

@@ -15,7 +15,7 @@ import requests
 from flask import Response
 
 from . import offload
-from .backend import Backend, dumps, parse_json_body
+from .backend import Backend, parse_json_body, request_body
 from .body import json_body
 from .catalogue import Catalogue
 from .errors import BackendError, NotFound, ProxyError
@@ -120,9 +120,9 @@ def _answer(
 ) -> Response:
     if stream and body.get("stream"):
         exchange = Exchange(body.get("model"))
-        response = backend.post(CHAT_PATH, offload.for_request(dumps, body), stream=True)
+        response = backend.post(CHAT_PATH, request_body(body), stream=True)
         return Relay(response, backend, translator, exchange).respond(SSE_MIMETYPE)
-    response = backend.post(CHAT_PATH, offload.for_request(dumps, body))
+    response = backend.post(CHAT_PATH, request_body(body))
     exchange = Exchange(body.get("model"))
     # A long answer is parsed, translated and encoded off the event loop, as a large request is
     # (a 50 MB answer stalled every other connection of the worker for up to 0.9 s).

@@ -5,12 +5,14 @@ Routes validate and translate; this module does the I/O, and nothing else in app
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+import requests
 from flask import Response
 
 from .. import offload
-from ..backend import Backend, dumps, parse_json_body
+from ..backend import Backend, parse_json_body, request_body
 from ..errors import BackendError, BadRequest, ProxyError
 from ..observe import Exchange
 from ..replies import NDJSON_MIMETYPE
@@ -26,33 +28,62 @@ from ..translate.ollama.embeddings import (
 )
 from ..translate.ollama.from_backend import Translator
 from ..translate.ollama.to_backend import Target
+from ..wire import ndjson
+
+T = TypeVar("T")
 
 
 def whole_answer(
     backend: Backend, path: str, body: dict[str, Any], translator: Translator
 ) -> dict[str, Any]:
+    return _whole(backend, path, body, translator, _translated)
+
+
+def whole_json(backend: Backend, path: str, body: dict[str, Any], translator: Translator) -> bytes:
+    """`whole_answer` as the bytes Ollama sends, encoded where it was translated."""
+    return _whole(backend, path, body, translator, _encoded)
+
+
+def _whole(
+    backend: Backend,
+    path: str,
+    body: dict[str, Any],
+    translator: Translator,
+    finish: Callable[[requests.Response, str, Translator], T],
+) -> T:
     exchange = Exchange(body.get("model"))
-    encoded = offload.for_request(dumps, body)
+    encoded = request_body(body)
     translator.timing.backend_asked()
     response = backend.post(path, encoded)
     translator.timing.backend_answered()
-    # A long answer is parsed off the event loop, as embeddings are (below).
-    completion = offload.cpu(len(response.content), parse_json_body, response, path)
+    # A long answer is parsed, translated and encoded off the event loop, as embeddings are
+    # (below); so is the answer to a long request (generate packs the conversation, and an
+    # echo of a long prompt is long).
+    size = max(len(response.content), offload.request_bytes())
+    result = offload.cpu(size, finish, response, path, translator)
+    exchange.tokens(translator.usage)
+    return result
+
+
+def _translated(response: requests.Response, path: str, translator: Translator) -> dict[str, Any]:
+    completion = parse_json_body(response, path)
     if not isinstance(completion, dict):
         raise BackendError(f"backend sent an unexpected answer for {path}")
     try:
-        result = translator.complete(completion)
+        return translator.complete(completion)
     except StreamError as exc:
         raise BackendError(exc.message, exc.status) from None
-    exchange.tokens(translator.usage)
-    return result
+
+
+def _encoded(response: requests.Response, path: str, translator: Translator) -> bytes:
+    return ndjson(_translated(response, path, translator))
 
 
 def stream_answer(
     backend: Backend, path: str, body: dict[str, Any], translator: Translator
 ) -> Response:
     exchange = Exchange(body.get("model"))
-    response = backend.post(path, offload.for_request(dumps, body), stream=True)
+    response = backend.post(path, request_body(body), stream=True)
     translator.timing.backend_answered()
     return Relay(response, backend, translator, exchange).respond(NDJSON_MIMETYPE)
 

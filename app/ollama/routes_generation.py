@@ -9,7 +9,7 @@ from flask import Response
 from .. import offload
 from ..body import json_body
 from ..errors import BadRequest, model_not_found
-from ..replies import NDJSON_MIMETYPE, json_response, stream_response
+from ..replies import NDJSON_MIMETYPE, encoded_json_response, json_response, stream_response
 from ..router import Route
 from ..services import services
 from ..translate.models import Model
@@ -26,7 +26,7 @@ from ..translate.ollama.to_backend import (
 )
 from ..validation import load
 from . import bp
-from .calls import stream_answer, whole_answer
+from .calls import stream_answer, whole_answer, whole_json
 from .schemas import chat_schema, generate_schema
 
 
@@ -57,7 +57,7 @@ def _answer(
 ) -> Response:
     if stream:
         return stream_answer(route.backend, path, body, translator)
-    return json_response(whole_answer(route.backend, path, body, translator))
+    return encoded_json_response(whole_json(route.backend, path, body, translator))
 
 
 @bp.post("/api/chat")

@@ -10,8 +10,9 @@ MAX_MESSAGES = 50_000
 MAX_TOOLS = 1_000  # OpenAI takes 128
 MAX_TOOL_CALLS = 1_000  # in one assistant message
 MAX_IMAGES = 1_000  # in one message, or one generate
-# Token ids (Ollama's `context`), or this proxy's packed conversation (3 bytes an integer).
-MAX_CONTEXT = 4_000_000
+# Token ids (Ollama's `context`), or this proxy's packed conversation (3 bytes an integer):
+# 6 MB of compressed conversation, more than any model's window.
+MAX_CONTEXT = 2_097_152
 MAX_OPTIONS = 1_000  # keys of `options`; Ollama knows about 40
 MAX_EMBED_INPUTS = 16_384
 # Inputs per backend embeddings request: OpenAI refuses more than 2,048.

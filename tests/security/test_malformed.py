@@ -139,3 +139,22 @@ def test_refused_requests_have_a_path_on_their_access_line(target) -> None:
     ]
     assert refused
     assert all(line["path"] is not None for line in refused)
+
+
+@pytest.mark.parametrize(
+    ("inner", "count", "message"),
+    [
+        (b"[]", 300_000, "more than 250000 JSON arrays"),
+        (b"0", 2_300_000, "more than 2200000 JSON values"),
+    ],
+)
+def test_bodies_the_parser_would_hold_the_event_loop_for_are_refused_unparsed(
+    target, inner: bytes, count: int, message: str
+) -> None:
+    # Each list is built by the parser in one call that holds the GIL: a million empty arrays
+    # took 0.3 s, 30 million numbers 1.6 s, during which the worker answered nothing else.
+    body = b'{"model":"fake-chat","prompt":"x","context":[' + b",".join([inner] * count) + b"]}"
+    response = httpx.post(
+        target.proxy.url + "/api/generate", content=body, headers=HEADERS, timeout=30
+    )
+    assert message in ollama_error(response, 413)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import zlib
 
 import pytest
 
 from app.errors import BadRequest
-from app.translate.ollama.context import MARKER, conversation, decode, encode
+from app.translate.ollama.context import (
+    MARKER,
+    MAX_CONVERSATION_BYTES,
+    conversation,
+    decode,
+    encode,
+)
 
 TURNS = [
     {"role": "system", "content": "Be terse."},
@@ -80,3 +88,18 @@ def test_a_system_prompt_sent_again_replaces_the_carried_one() -> None:
 
 def test_without_history_or_system_there_is_only_the_prompt() -> None:
     assert conversation("Hi", None, []) == [{"role": "user", "content": "Hi"}]
+
+
+def test_a_conversation_too_large_to_be_read_back_is_not_carried() -> None:
+    # 20 MB of prompt: packing it would cost the worker a JSON encoding and a compression of
+    # 20 MB at the end of the answer, for a context that decode refuses anyway.
+    turns = [{"role": "user", "content": "x" * (MAX_CONVERSATION_BYTES + 1)}]
+    assert encode(turns) == []
+    fits = [{"role": "user", "content": "x" * 1000}]
+    assert decode(encode(fits)) == fits
+
+
+def test_a_context_too_long_to_be_sent_back_is_not_given() -> None:
+    # 10 MB that barely compresses: packed, more integers than a request's context may hold.
+    noise = base64.b64encode(os.urandom(7_500_000)).decode()
+    assert encode([{"role": "user", "content": noise}]) == []

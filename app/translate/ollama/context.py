@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ...errors import BadRequest
+from ..limits import MAX_CONTEXT
 
 MARKER = -0x4F4C4C41  # "OLLA", negated: token ids are never negative
 VERSION = 1
@@ -26,9 +27,15 @@ MAX_CONVERSATION_BYTES = 16 * 1024 * 1024
 
 
 def encode(messages: list[dict[str, str]]) -> list[int]:
+    """The packed conversation; [] (no conversation to continue) for one too large to be read
+    back (decode's bound, or a request's), which is then not worth the work of encoding."""
+    if sum(len(m["content"]) for m in messages) > MAX_CONVERSATION_BYTES:
+        return []
     data = zlib.compress(json.dumps(messages, separators=(",", ":")).encode(), 6)
     padded = data + b"\0" * (-len(data) % 3)
     # Three bytes per integer: a fraction of the JSON size of one integer per byte.
+    if len(padded) // 3 > MAX_CONTEXT - 3:
+        return []  # a context no request may carry back
     body = [int.from_bytes(padded[i : i + 3], "big") for i in range(0, len(padded), 3)]
     return [MARKER, VERSION, len(data), *body]
 
