@@ -21,7 +21,7 @@ from typing import Any
 
 from harness.fake_backend import FakeBackend
 
-from . import compare, nginx, proxy, report, scenarios, streams, tools
+from . import compare, health, nginx, proxy, report, scenarios, streams, tools
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -111,7 +111,8 @@ def _stream_scenarios(workdir: Path, count: int, ttft_requests: int) -> dict[str
     # socketserver listens with a backlog of 5; hundreds of streams arrive at once here.
     fake._server.socket.listen(4096)
     with fake:
-        pool = str(max(1000, count + 100))
+        # As many connections as streams: holding them all leaves the worker at capacity.
+        pool = str(count)
         with proxy.running(workdir, "fake", fake.url, WORKER_CONNECTIONS=pool) as trickle:
             _progress(f"time to first token, {ttft_requests} requests each way")
             ttft = [
@@ -120,7 +121,11 @@ def _stream_scenarios(workdir: Path, count: int, ttft_requests: int) -> dict[str
             ]
             _progress(f"holding {count} streams open")
             memory = _guarded(streams.open_streams, trickle, fake, count)
-    return {"ttft": ttft, "memory": memory}
+            _progress("/health while the heaviest request is sent again and again")
+            heavy = _guarded(
+                health.under_heavy_requests, trickle.url, trickle.url + "/health", streams.MODEL
+            )
+    return {"ttft": ttft, "memory": memory, "health_heavy": heavy}
 
 
 def _guarded(scenario: Any, *args: Any) -> dict[str, Any]:

@@ -19,8 +19,9 @@ from harness.proxy_process import ProxyProcess
 class Served:
     """A gunicorn master serving at `url` with `workers` workers."""
 
-    def __init__(self, url: str, master: int, workers: int = 1) -> None:
+    def __init__(self, url: str, master: int, workers: int = 1, ops_url: str = "") -> None:
         self.url = url
+        self.ops_url = ops_url  # the operations port (metrics, liveness), if it has one
         self.workers = self._find_workers(master, workers)
         self.worker = self.workers[0]  # the one whose memory and syscalls are read
 
@@ -60,6 +61,7 @@ def running(
     process = ProxyProcess(workdir / f"proxy-{name}.log", settings)
     process.start()
     try:
-        yield Served(process.url, process.pid, workers)
+        ops_url = process.metrics_url.removesuffix("/metrics")
+        yield Served(process.url, process.pid, workers, ops_url)
     finally:
         process.stop()

@@ -17,6 +17,7 @@ ADDED_P50_TARGET_MS = 1.0
 ROUTING_TARGET = 1.05  # three backends cost at most 5% more CPU per request than one
 STREAMS_TARGET = 2000
 KB_PER_STREAM_TARGET = 50.0
+HEALTH_TARGET_MS = 100.0
 
 
 _FOOTNOTES = [
@@ -121,6 +122,35 @@ def _memory_rows(table: Table, memory: dict[str, Any]) -> None:
     table.add("", "after closing all", "", f"RSS {after}", f"backend streams closed: {closed}", "")
 
 
+def _health_row(table: Table, title: str, where: str, probed: dict[str, Any] | None) -> None:
+    if not probed:
+        return
+    if "error" in probed:
+        table.add(title, where, "", probed["error"], "", "")
+        return
+    figure = f"p50 {_ms(probed['p50_ms'], 1)}, max {_ms(probed['max_ms'], 1)}"
+    # An unanswered probe is over any limit: the kubelet counts it as a failure.
+    worst = float("inf") if probed["failed"] else probed["max_ms"]
+    if probed["failed"]:
+        figure += f"; {probed['failed']}/{probed['probes']} probes unanswered within 1 s"
+    table.add(title, where, "", figure, "",
+              verdict(worst, HEALTH_TARGET_MS, f"max ≤ {HEALTH_TARGET_MS:g} ms"))  # fmt: skip
+
+
+def _health_rows(table: Table, memory: dict[str, Any], heavy: dict[str, Any] | None) -> None:
+    if "streams" in memory:
+        title = f"/health, {memory['streams']} streams holding every worker connection"
+        _health_row(table, title, "operations port", memory.get("health"))
+    if heavy and "error" not in heavy:
+        statuses = "/".join(map(str, heavy["heavy_statuses"]))
+        title = (f"/health, {heavy['body_mb']:.0f} MB /api/chat bodies sent back to back "
+                 f"({heavy['heavy_requests']}, {heavy['heavy_seconds'] or 0:.1f} s each, "
+                 f"status {statuses})")  # fmt: skip
+    else:
+        title = "/health, the heaviest request sent back to back"
+    _health_row(table, title, "worker's own port", heavy)
+
+
 def render(results: dict[str, Any]) -> str:
     machine = ", ".join(f"{k} {v}" for k, v in results["machine"].items())
     timing = results["timing"]
@@ -146,6 +176,7 @@ def render(results: dict[str, Any]) -> str:
     _routing_rows(table, cases, results.get("routing", {}))
     _ttft_rows(table, results["ttft"])
     _memory_rows(table, results["memory"])
+    _health_rows(table, results["memory"], results.get("health_heavy"))
     out.append(table.render())
     notes = [*_FOOTNOTES]
     if "floor" in results:

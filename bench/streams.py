@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from harness.fake_backend import FakeBackend
 
+from . import health
 from .proxy import Served
 
 MODEL = "fake-chat"
@@ -37,7 +38,8 @@ def _address(url: str) -> tuple[str, int]:
 
 
 def open_streams(proxy: Served, fake: FakeBackend, count: int) -> dict[str, Any]:
-    """Worker RSS idle and with `count` streams open; everything is closed before returning."""
+    """Worker RSS idle and with `count` streams open, and liveness while they are; everything
+    is closed before returning."""
     host, port = _address(proxy.url)
     body = _chat("[[slow:1]] [[long:300]] hold this stream open")
     request = (
@@ -71,6 +73,7 @@ def open_streams(proxy: Served, fake: FakeBackend, count: int) -> dict[str, Any]
         with fake.lock:
             at_backend = fake.open_streams
         held_kb = proxy.rss_kb()
+        liveness = health.probe(proxy.ops_url + "/health")
     finally:
         selector.close()
         for sock in sockets:
@@ -86,6 +89,7 @@ def open_streams(proxy: Served, fake: FakeBackend, count: int) -> dict[str, Any]
         "kb_per_stream": (held_kb - idle_kb) / count if count else 0.0,
         "rss_after_close_kb": proxy.rss_kb(),
         "all_closed_after": closed,
+        "health": liveness,
     }
 
 

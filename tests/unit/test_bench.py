@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from bench import compare, floor_apps, floor_report, payloads, scenarios, syscalls
+from bench import compare, floor_apps, floor_report, health, payloads, report, scenarios, syscalls
+from bench.table import Table
 
 
 def test_the_bare_floor_answers_what_the_bench_checks() -> None:
@@ -73,3 +74,25 @@ def test_strace_summary_counts_calls_and_errors_by_name() -> None:
       6010        10 total
 """
     assert syscalls.parse(summary) == {"sendto": (4000, 0), "recvfrom": (2010, 10)}
+
+
+@pytest.mark.parametrize(
+    ("times", "mark"), [([3.0, 2.0, 99.0], "✓"), ([3.0, 2.0, 101.0], "✗"), ([3.0], "✗")]
+)
+def test_a_liveness_probe_over_100_ms_or_unanswered_fails_its_row(
+    times: list[float], mark: str
+) -> None:
+    probed = health._summary(3, times)  # three probes, as many answered as there are times
+    table = Table(("a", "b", "c", "d", "e", "f"))
+    report._health_row(table, "title", "port", probed)
+    assert table.rows[0][-1] == f"max ≤ 100 ms {mark}"
+    assert ("2/3 probes unanswered within 1 s" in table.rows[0][3]) == (len(times) == 1)
+
+
+def test_the_heavy_request_is_the_most_a_request_may_ask() -> None:
+    from app.config import Settings
+    from app.translate.limits import MAX_MESSAGES
+
+    body = health.heavy_chat("m")
+    assert len(json.loads(body)["messages"]) == MAX_MESSAGES
+    assert 0.9 * Settings().max_body_bytes < len(body) < Settings().max_body_bytes
