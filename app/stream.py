@@ -28,6 +28,7 @@ from gevent.queue import Empty, Queue
 from greenlet import GreenletExit
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 
+from . import offload
 from .backend import Backend
 from .errors import BackendError
 from .observe import Exchange
@@ -172,6 +173,9 @@ class Relay:
         self._over = False  # the stream ended while its head was read
         self._done = False  # the backend's [DONE] arrived: no further read is needed
         self._tail_sent = False
+        # Generate's tail packs the whole conversation into `context`: for a long request, off
+        # the event loop like the request's own steps (offload.py).
+        self._request_bytes = offload.request_bytes()
         source = self._read(sse_batches(response) if batches is None else batches)
         self._keepalive: bytes | None = getattr(translation, "keepalive", None)
         self._batches: Iterator[list[bytes] | None] = source
@@ -220,7 +224,7 @@ class Relay:
             if data:
                 return self._with_tail(data)
         self._over = True
-        return self.translation.tail(), None
+        return self._tail(), None
 
     def _with_tail(self, data: bytes) -> tuple[bytes, str | None]:
         """`data`, and the stream's end when the same read brought `[DONE]`: one write fewer,
@@ -230,9 +234,12 @@ class Relay:
             return data, None
         self._tail_sent = True
         try:
-            return data + self.translation.tail(), None
+            return data + self._tail(), None
         except StreamError as exc:
             return data + self.translation.error(exc.message), exc.message
+
+    def _tail(self) -> bytes:
+        return offload.cpu(self._request_bytes, self.translation.tail)
 
     def _body(self, head: bytes, *, output: bool = True) -> Iterator[bytes]:
         """The stream after `head`: the first output, or (`output=False`) a keep-alive."""
@@ -261,7 +268,7 @@ class Relay:
                         output = True
                         self._first_chunk()
             if not self._tail_sent:
-                yield translation.tail()
+                yield self._tail()
             outcome = Outcome.COMPLETED
         except StreamError as exc:  # the connection broke, or the end was missing
             outcome, error = Outcome.BACKEND_ERROR, exc.message

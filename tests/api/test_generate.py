@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import responses
 
 from app.config import Settings
+from app.translate.ollama.context import decode, encode
 from tests.checks import ollama_error
 from tests.samples import PNG
 
@@ -239,3 +242,33 @@ def test_llama_cpp_timings_become_the_durations(client, backend):
     assert final["eval_duration"] == 40_250_000
     assert (final["prompt_eval_count"], final["eval_count"]) == (7, 3)
     assert_metrics(final)
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_long_prompt_is_packed_into_its_context_off_the_event_loop(
+    client, backend, monkeypatch, stream
+):
+    # Over 256 KiB the request's steps run in a thread, generate's context (the whole
+    # conversation, encoded and compressed at the end of the answer) among them.
+    threads = []
+
+    def packing(messages):
+        threads.append(threading.get_ident())
+        return encode(messages)
+
+    monkeypatch.setattr("app.translate.ollama.from_backend.encode_context", packing)
+    prompt = "a long prompt " * 30_000
+    if stream:
+        add_stream(backend, CHAT_URL, chat_stream("Yes", " indeed"))
+    else:
+        backend.add(responses.POST, CHAT_URL, json=completion("Yes indeed"))
+    reply = client.post(
+        "/api/generate", json={"model": "llama3.2", "prompt": prompt, "stream": stream}
+    )
+    final = lines(reply)[-1] if stream else reply.get_json()
+    assert decode(final["context"]) == [
+        {"role": "user", "content": prompt},
+        {"role": "assistant", "content": "Yes indeed"},
+    ]
+    assert threads
+    assert threading.get_ident() not in threads
