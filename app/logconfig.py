@@ -17,6 +17,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from . import process_id
+
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 # WSGI environ keys the app fills in for the access line (worker.ProxyLogger reads them).
@@ -126,7 +128,7 @@ class JsonLines(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="microseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "pid": record.process,
+            "pid": process_id.pid(),  # records carry none: see logging_config
             "message": record.getMessage(),
         }
         for key, value in record.__dict__.items():
@@ -141,6 +143,9 @@ class JsonLines(logging.Formatter):
 
 def logging_config(level: str = "INFO") -> dict[str, Any]:
     """The dictConfig for the app and for gunicorn (its `logconfig_dict`)."""
+    # Every record would ask the kernel for the process id (a system call per log line);
+    # JsonLines, the one formatter, writes the kept one instead.
+    logging.logProcesses = False
     level = level.upper()
     stdout = {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json"}
     # urllib3's DEBUG lines carry full URLs (pass-through query strings); the backend client

@@ -19,23 +19,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, valu
 from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornPrometheusMetrics
 
+from . import process_id
 from .outcomes import Outcome
 
 # In multiprocess mode prometheus_client asks for the process id before every value it writes,
-# so that a forked child never writes to its parent's files; os.getpid() is a system call, and
-# a request writes about ten values. The id is kept here and read again only after a fork.
-_pid = os.getpid()
-
-
-def _forked() -> None:
-    global _pid  # noqa: PLW0603  the one process-wide fact this module keeps
-    _pid = os.getpid()
-
-
-os.register_at_fork(after_in_child=_forked)
+# so that a forked child never writes to its parent's files: it gets the kept one.
 if values.ValueClass is not values.MutexValue:  # PROMETHEUS_MULTIPROC_DIR is set
     value_class = cast(Callable[..., Any], values.MultiProcessValue)  # untyped upstream
-    values.ValueClass = value_class(process_identifier=lambda: _pid)
+    values.ValueClass = value_class(process_identifier=process_id.pid)
 
 EXTENSION = "ollama_proxy_metrics"
 # Distinct model label values per process; beyond it a model is counted as "other". Only

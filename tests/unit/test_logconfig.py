@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import textwrap
@@ -42,7 +43,7 @@ def test_a_line_is_one_json_object_with_the_usual_fields() -> None:
     line = render(app_record("hi %s", args=("there",)), ContextFilter())
     assert line["message"] == "hi there"
     assert (line["level"], line["logger"]) == ("INFO", "app.x")
-    assert isinstance(line["pid"], int)
+    assert line["pid"] == os.getpid()
     assert line["time"].endswith("+00:00")
     assert "request_id" not in line  # outside a request there is none
 
@@ -152,12 +153,16 @@ def test_the_config_works_with_dictconfig_in_a_fresh_interpreter() -> None:
     # A separate process: configuring logging here would take over pytest's own handlers.
     script = textwrap.dedent(
         """
-        import logging, logging.config
+        import logging, logging.config, os
         from app.logconfig import logging_config
         logging.config.dictConfig(logging_config("INFO"))
         logging.getLogger("app.demo").debug("hidden")
         logging.getLogger("app.demo").info("shown", extra={"authorization": "Bearer sk-x"})
         logging.getLogger("gunicorn.error").warning("from gunicorn")
+        if os.fork() == 0:  # a worker: its lines carry its own id, though the master kept one
+            logging.getLogger("app.demo").info("child %d", os.getpid())
+            os._exit(0)
+        os.wait()
         """
     )
     result = subprocess.run(  # our own interpreter, a fixed script
@@ -169,6 +174,8 @@ def test_the_config_works_with_dictconfig_in_a_fresh_interpreter() -> None:
         timeout=30,
     )
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [line["message"] for line in lines] == ["shown", "from gunicorn"]
+    assert [line["message"] for line in lines[:2]] == ["shown", "from gunicorn"]
+    assert lines[2]["message"] == f"child {lines[2]['pid']}"
+    assert lines[2]["pid"] != lines[0]["pid"]
     assert lines[0]["authorization"] == REDACTED
     assert result.stderr == ""

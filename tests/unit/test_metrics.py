@@ -13,7 +13,7 @@ from flask import Flask
 from prometheus_client import REGISTRY
 from prometheus_flask_exporter.multiprocess import GunicornPrometheusMetrics
 
-from app import metrics, procstats
+from app import metrics, process_id, procstats
 from app.backend import Backend
 from app.breaker import BackendBreaker
 from app.config import Settings
@@ -197,7 +197,7 @@ def test_a_forked_process_writes_under_its_own_process_id() -> None:
         warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads, 3.12+
         child = os.fork()
     if child == 0:
-        os._exit(0 if metrics._pid == os.getpid() else 1)
+        os._exit(0 if process_id.pid() == os.getpid() else 1)
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    assert metrics._pid == os.getpid()
+    assert process_id.pid() == os.getpid()
