@@ -165,19 +165,10 @@ def measure(
     return figures
 
 
-def guarded(
-    url: str,
-    lua: Path,
-    cpu: Callable[[], float],
-    timing: Timing,
-    *,
-    latency: bool,
-    warmup: bool,
-    load: Load | None = None,
-) -> dict[str, Any]:
+def guarded(*args: Any, latency: bool, **kwargs: Any) -> dict[str, Any]:
     """measure(), with a wrk that failed to run reported in the table instead of a crash."""
     try:
-        return measure(url, lua, cpu, timing, latency=latency, warmup=warmup, load=load)
+        return measure(*args, latency=latency, **kwargs)
     except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
         problem = f"ERROR: {exc}"
         failed: dict[str, Any] = {"rps": 0.0, "cpu_ms": None, "problem": problem}
