@@ -156,13 +156,21 @@ def _check_complexity(raw: bytes) -> None:
         return
     arrays = _count(raw, b"[")
     if arrays > MAX_ARRAYS:
-        raise ProxyError(f"request body too complex: more than {MAX_ARRAYS} JSON arrays", 413)
+        _too_complex(f"{MAX_ARRAYS} JSON arrays", "[")
     if len(raw) > MAX_CONTAINERS and arrays + _count(raw, b"{") > MAX_CONTAINERS:
-        raise ProxyError(
-            f"request body too complex: more than {MAX_CONTAINERS} JSON objects and arrays", 413
-        )
+        _too_complex(f"{MAX_CONTAINERS} JSON objects and arrays", "[ and {")
     if len(raw) > MAX_VALUES and _count(raw, b",") >= MAX_VALUES:
-        raise ProxyError(f"request body too complex: more than {MAX_VALUES} JSON values", 413)
+        _too_complex(f"{MAX_VALUES} JSON values", ",")
+
+
+def _too_complex(what: str, counted: str) -> NoReturn:
+    # The count is of bytes, strings included: a prompt of megabytes of CSV or JSON text can
+    # reach it too, and should know why (it is also far beyond any model's context).
+    raise ProxyError(
+        f"request body too complex: more than {what} (counted as {counted} characters, "
+        "including those inside strings)",
+        413,
+    )
 
 
 def _count(raw: bytes, byte: bytes) -> int:
