@@ -2,12 +2,12 @@
 
 One pooled `requests.Session` per worker process (it is safe across greenlets), retries for
 connection failures only, and the circuit breaker. Every network failure leaves this module as a
-`BackendError` whose message names the backend problem; nothing else formats those.
+`BackendError` whose message names the backend problem (worded by backend_errors.py); request
+bodies are encoded by request_json.py.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -16,32 +16,35 @@ from typing import Any, Self
 from urllib.parse import urlsplit
 
 import requests
-from urllib3.exceptions import HTTPError, ProtocolError, ReadTimeoutError
+from urllib3.exceptions import HTTPError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
-from . import metrics, offload
+from . import metrics
+from .backend_errors import (
+    DOWN_STATUSES,
+    failure_reason,
+    is_stale_socket,
+    raise_for_status,
+    read_timed_out,
+)
 from .backends_file import BackendSpec
 from .breaker import BackendBreaker
 from .config import Settings
-from .errors import BackendError, ProxyError, backend_message, client_fault
+from .errors import BackendError
 from .flavours import AUTO, Flavour, RequestIdForm, flavour
 from .lean_adapter import LeanAdapter
+from .request_json import dumps
 from .requestid import current, note_upstream, upstream_id
 from .translate.detect import detect
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "ollama-openai-proxy"
-# Error bodies are read whole to extract the message; a hostile backend cannot make us hold more.
-MAX_ERROR_BODY = 64 * 1024
 # A whole (non-streamed) answer is held in memory to be parsed: a backend that sends more than
 # any real answer (the largest are embeddings: 2,048 vectors of 4,096 floats, ~170 MB) is cut
 # off, so that an endless body cannot grow the worker until it is killed.
 MAX_ANSWER_BYTES = 256 * 1024 * 1024
 _READ_SIZE = 64 * 1024
-# Answers that say the backend (or the gateway in front of it) is down: the breaker counts them.
-DOWN_STATUSES = frozenset({502, 503, 504})
-FAILOVER_STATUSES = DOWN_STATUSES | {429}
 # Prepared-request templates kept per worker (one per backend path the proxy uses, and some).
 MAX_TEMPLATES = 64
 
@@ -60,42 +63,6 @@ class CountingRetry(Retry):
         retry = super().increment(*args, **kwargs)  # raises when no retry is left
         metrics.backend_retry(self.backend, "connect")
         return retry
-
-
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
-def dumps(payload: Any) -> bytes:
-    """Compact UTF-8 JSON for request bodies (smaller than requests' ASCII-escaped default)."""
-    return _encode(payload).encode()
-
-
-def request_body(payload: dict[str, Any]) -> bytes:
-    """`dumps` of a request body for the backend: inline when the client's request was small;
-    when it was large, in a thread and in pieces. The C encoder holds the GIL for a whole call
-    (0.3 s for 60 MB of messages), which would stall the event loop the thread was meant to
-    spare; each item of a top-level list is a call of its own, and the GIL can pass between."""
-    if not offload.request_is_large():
-        return dumps(payload)
-    return offload.for_request(_dumps_in_pieces, payload)
-
-
-def _dumps_in_pieces(payload: dict[str, Any]) -> bytes:
-    parts: list[bytes] = []  # joined once at the end: no copy of the whole body before then
-    for key, value in payload.items():
-        parts += (b",", _encode(key).encode(), b":")
-        if isinstance(value, list):
-            parts.append(b"[")
-            for item in value:
-                parts += (_encode(item).encode(), b",")
-            if value:
-                parts.pop()  # the comma after the last item
-            parts.append(b"]")
-        else:
-            parts.append(_encode(value).encode())
-    parts[:1] = [b"{"]  # in place of the first field's comma
-    parts.append(b"}")
-    return b"".join(parts)
 
 
 class Backend:
@@ -226,7 +193,7 @@ class Backend:
         except requests.RequestException as exc:
             self._in_flight(-1)
             self.breaker.record_failure(exc)
-            if _read_timed_out(exc):
+            if read_timed_out(exc):
                 # It may be generating: no other deployment gets the request.
                 metrics.backend_error(self.name, "timeout")
                 raise BackendError(
@@ -234,7 +201,7 @@ class Backend:
                 ) from None
             metrics.backend_error(self.name, "connect")
             raise BackendError(
-                f"backend {self.display} unreachable: {_reason(exc)}", 502, failover=True
+                f"backend {self.display} unreachable: {failure_reason(exc)}", 502, failover=True
             ) from None
         except BaseException:
             self._in_flight(-1)
@@ -367,7 +334,7 @@ class Backend:
         try:
             return attempt()
         except requests.ConnectionError as exc:
-            if not _is_stale_socket(exc):
+            if not is_stale_socket(exc):
                 raise
         metrics.backend_retry(self.name, "stale_connection")
         return attempt()
@@ -384,42 +351,6 @@ class Backend:
         )
         raise_for_status(response)
         return response
-
-
-def parse_json_body(response: requests.Response, what: str) -> Any:
-    try:
-        return json.loads(response.content)
-    except (ValueError, RecursionError):  # nested too deeply is not JSON this proxy can use
-        raise BackendError(f"backend sent invalid JSON for {what}", 502) from None
-
-
-def raise_for_status(response: requests.Response) -> None:
-    """Turns a backend error answer into the ProxyError an Ollama client should see."""
-    status = response.status_code
-    if status < 400:
-        return
-    # The first chunk only, whether the body was streamed or already read.
-    body = next(response.iter_content(MAX_ERROR_BODY), b"")
-    response.close()
-    # No error page is ever passed on: a summary (status and path) stands in for HTML.
-    message = backend_message(body, f"HTTP {status} from {urlsplit(response.url).path}")
-    retry_after = response.headers.get("Retry-After")
-    headers = {"Retry-After": retry_after} if retry_after else None
-    # A rate limit or a gateway error: the request was not worked on, another deployment may.
-    failover = status in FAILOVER_STATUSES
-    if status == 500 and client_fault(message):
-        # Some servers (llama.cpp's, llama-cpp-python's) answer a request they cannot take with
-        # 500; Ollama answers those 400, and a client should not retry them.
-        raise ProxyError(message, 400)
-    if status < 500:
-        # 4xx keep status and message (a bad request, a context overflow, a rate limit...);
-        # 422 is FastAPI's validation status, which Ollama clients know as 400.
-        raise ProxyError(message, 400 if status == 422 else status, headers, failover=failover)
-    if status in (503, 504):
-        raise BackendError(
-            f"backend unavailable (HTTP {status}): {message}", status, headers, failover=failover
-        )
-    raise BackendError(f"backend error (HTTP {status}): {message}", 502, failover=failover)
 
 
 def _log_exchange(
@@ -453,36 +384,3 @@ def _with_request_id(
     merged = {k: v for k, v in (headers or {}).items() if k.lower() != "x-request-id"}
     merged["X-Request-ID"] = sent
     return merged, sent
-
-
-def _read_timed_out(exc: requests.RequestException) -> bool:
-    """The backend accepted the connection and then said nothing in time. requests reports that
-    as ReadTimeout, or as a ConnectionError when urllib3's retry policy gave up on it."""
-    if isinstance(exc, requests.ReadTimeout):
-        return True
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, ReadTimeoutError)
-
-
-def _is_stale_socket(exc: requests.ConnectionError) -> bool:
-    return bool(exc.args) and isinstance(exc.args[0], ProtocolError)
-
-
-def _reason(exc: requests.RequestException) -> str:
-    """A short cause ("connection refused") without the URL dump requests puts in messages."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return "no connection within the connect timeout"
-    text = str(exc)
-    for marker, reason in (
-        ("Connection refused", "connection refused"),
-        ("Name or service not known", "host name not found"),
-        ("nodename nor servname", "host name not found"),
-        ("Temporary failure in name resolution", "host name not found"),
-        ("CERTIFICATE_VERIFY_FAILED", "TLS certificate verification failed"),
-        ("Connection aborted", "connection closed by the backend"),
-        ("Connection reset", "connection reset by the backend"),
-        ("No route to host", "no route to host"),
-    ):
-        if marker in text:
-            return reason
-    return type(exc).__name__

@@ -21,7 +21,8 @@ from typing import Any
 
 import gevent
 
-from .backend import Backend, parse_json_body, raise_for_status
+from .backend import Backend
+from .backend_errors import parse_json_body, raise_for_status
 from .config import ModelMapping
 from .errors import BackendError, ProxyError, model_not_found
 from .translate.models import Deployment, Model, name_key, ollama_name

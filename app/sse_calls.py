@@ -15,13 +15,15 @@ import requests
 from flask import Response
 
 from . import offload
-from .backend import Backend, parse_json_body, request_body
+from .backend import Backend
+from .backend_errors import parse_json_body
 from .body import json_body
 from .catalogue import Catalogue
 from .errors import BackendError, NotFound, ProxyError
 from .observe import Exchange
 from .openai.passthrough import pass_through
 from .replies import JSON_MIMETYPE, SSE_MIMETYPE, stream_response
+from .request_json import request_body
 from .router import Route
 from .services import services
 from .stream import Relay, Translation

@@ -12,10 +12,12 @@ import requests
 from flask import Response
 
 from .. import offload
-from ..backend import Backend, parse_json_body, request_body
+from ..backend import Backend
+from ..backend_errors import parse_json_body
 from ..errors import BackendError, BadRequest, ProxyError
 from ..observe import Exchange
 from ..replies import NDJSON_MIMETYPE
+from ..request_json import request_body
 from ..stream import Relay
 from ..translate.chat_stream import StreamError
 from ..translate.limits import EMBED_BATCH

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from flask import Response, request
 
 from .. import offload
-from ..backend import FAILOVER_STATUSES, Backend
+from ..backend import Backend
+from ..backend_errors import FAILOVER_STATUSES
 from ..body import raw_body, routing_document
 from ..error_handlers import openai_error_body
 from ..errors import BackendError

@@ -9,7 +9,7 @@ import zlib
 import pytest
 import requests
 
-from app.backend import parse_json_body
+from app.backend_errors import parse_json_body
 from app.errors import BackendError, BadRequest, backend_message
 from app.translate.chat_stream import StreamError, parse_arguments, parse_event
 from app.translate.ollama import context

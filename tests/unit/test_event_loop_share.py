@@ -11,8 +11,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.backend import _dumps_in_pieces, dumps
 from app.body import _decode, _loads
+from app.request_json import dumps, dumps_in_pieces
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
@@ -24,7 +24,7 @@ _json = st.recursive(
 
 @given(st.dictionaries(st.text(), _json, max_size=6))
 def test_a_body_encoded_in_pieces_is_the_body_encoded_at_once(payload: dict[str, Any]) -> None:
-    assert _dumps_in_pieces(payload) == dumps(payload)
+    assert dumps_in_pieces(payload) == dumps(payload)
 
 
 @given(st.dictionaries(st.text(), _json, max_size=6))
