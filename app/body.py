@@ -22,6 +22,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from . import offload
 from .errors import BadRequest, ProxyError
 from .guards import close_after_answer
+from .request_json import dumps_in_pieces
 
 # What one body may hold, counted before parsing (as bytes: `{`, `[` and `,`, upper bounds),
 # only in bodies large enough to reach a bound. The parser builds each array in one call that
@@ -215,9 +216,10 @@ def _object(value: dict[str, Any]) -> dict[str, Any]:
 
 def _check_text(body: dict[str, Any]) -> None:
     """Every string must be encodable as UTF-8: a lone surrogate (`"\\ud800"`) is valid JSON
-    syntax but not text, and no backend request can carry it."""
+    syntax but not text, and no backend request can carry it. Encoded in pieces: clients that
+    escape every emoji bring this here, large bodies too."""
     try:
-        json.dumps(body, ensure_ascii=False).encode()
+        dumps_in_pieces(body)
     except UnicodeEncodeError as exc:
         bad = exc.object[exc.start : exc.end].encode("unicode_escape").decode()
         raise BadRequest(
