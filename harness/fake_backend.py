@@ -446,7 +446,9 @@ class FakeBackend:
         self.stop()
 
     def reset(self) -> None:
+        """Between tests: no requests or events recorded, no fault set."""
         with self.lock:
+            self.fault = None
             self.requests.clear()
             self.events.clear()
             self.connections_accepted = 0

@@ -92,7 +92,6 @@ def backend(stack: Stack) -> FakeBackend:
     if stack.backend is None:
         pytest.fail("this test needs the fake backend (it inspects what the proxy sent)")
     stack.backend.reset()
-    stack.backend.fault = None
     return stack.backend
 
 

@@ -62,7 +62,6 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
 @pytest.fixture
 def rigged(rig: Rig) -> Rig:
     rig.backend.reset()
-    rig.backend.fault = None
     return rig
 
 

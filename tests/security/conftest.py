@@ -57,7 +57,6 @@ def target_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
 @pytest.fixture
 def target(target_stack: Target) -> Target:
     target_stack.backend.reset()
-    target_stack.backend.fault = None
     return target_stack
 
 
